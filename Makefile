@@ -1,0 +1,59 @@
+# infergate: `make demo` and `make test` work on a fresh Linux x64 machine
+# with Go and npm; each sets up what it needs (the ONNX Runtime library via
+# `make ort`).
+
+GO       ?= go
+BIN      := bin/infergate
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+# Unit and end-to-end tests; CI allows 90 minutes, this takes a few.
+TEST_TIMEOUT ?= 15m
+
+.PHONY: all build ort test vet demo gen fuzz bench-overhead bench-loader clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/infergate
+
+# Fetch the pinned ONNX Runtime (npm pack onnxruntime-node, SHA-256 checked)
+# into ~/.cache/infergate. Does nothing when it is already there.
+ort:
+	@bash scripts/fetch-ort.sh >/dev/null
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+test: ort vet
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# Runs the bundled example: production against a candidate about 20% slower.
+# The gate catches the regression (infergate exits 1); the demo itself then
+# exits 0. Any other exit code fails the demo.
+demo: ort build
+	@mkdir -p out
+	@echo "== infergate run: examples/candidate.onnx against examples/production.onnx"
+	@set +e; ./$(BIN) run \
+	    --candidate examples/candidate.onnx --production examples/production.onnx \
+	    --dataset examples/test_data.parquet --max-latency-increase 1.15 \
+	    --intra-op-threads 1 --duration 20s --json out/demo-result.json; \
+	  code=$$?; \
+	  if [ $$code -eq 1 ]; then echo "== demo: the regression was caught (infergate exited 1, as a CI job would fail); result in out/demo-result.json"; \
+	  else echo "== demo: expected exit 1 (regression), got $$code"; exit 1; fi
+
+# Regenerate the example and test models and datasets.
+gen:
+	$(GO) run ./examples/gen
+
+fuzz:
+	bash scripts/fuzz.sh $${FUZZTIME:-30s}
+
+bench-overhead: ort build
+	bash scripts/bench-overhead.sh
+
+bench-loader: build
+	bash scripts/bench-loader.sh
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,46 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"strconv"
+)
+
+// procStatusBytes reads a "kB" field such as VmRSS or VmHWM from
+// /proc/self/status. It returns 0 where /proc is not available.
+func procStatusBytes(field string) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	return parseStatusField(data, field)
+}
+
+func parseStatusField(data []byte, field string) int64 {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	prefix := []byte(field + ":")
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.HasPrefix(line, prefix) {
+			continue
+		}
+		fields := bytes.Fields(line[len(prefix):])
+		if len(fields) == 0 {
+			return 0
+		}
+		kb, err := strconv.ParseInt(string(fields[0]), 10, 64)
+		if err != nil {
+			return 0
+		}
+		return kb * 1024
+	}
+	return 0
+}
+
+// resetPeakRSS resets VmHWM to the current RSS (Linux 4.0+), so the next
+// reading covers only what happens from now on. It reports whether the
+// reset worked; where it did not, the peak includes loading.
+func resetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}

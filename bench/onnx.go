@@ -1,0 +1,311 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/infergate/infergate/internal/errkind"
+	"github.com/infergate/infergate/result"
+)
+
+// ONNXConfig says how to run a local ONNX model.
+type ONNXConfig struct {
+	Name      string // "production", "candidate" or the model's name
+	ModelPath string
+	// LibPath is the ONNX Runtime shared library the worker loads.
+	LibPath           string
+	Device            string // "cpu"
+	IntraOpThreads    int    // 0: ONNX Runtime's default
+	InterOpThreads    int    // 0: ONNX Runtime's default
+	GraphOptimization string // disable, basic, extended, all (default)
+	// Worker is the command that starts a worker process: the infergate
+	// binary with its hidden "worker" subcommand, or a test binary that
+	// serves as one.
+	Worker WorkerCommand
+}
+
+// WorkerCommand is how to start a worker process.
+type WorkerCommand struct {
+	Path string
+	Args []string
+	// Env is the worker's environment; nil inherits the parent's.
+	Env []string
+}
+
+// onnxTarget hosts a model in a worker process of its own, so its memory is
+// its own and a crash in the model fails the target, not the run.
+type onnxTarget struct {
+	info      TargetInfo
+	cmd       *exec.Cmd
+	reqW      io.WriteCloser
+	enc       *gob.Encoder
+	dec       *gob.Decoder
+	stderr    *tailBuffer
+	done      chan struct{} // closed when the worker has exited
+	waitErr   error
+	closeOnce sync.Once
+}
+
+// StartONNX starts a worker and loads the model into it. Errors in the
+// model or the library are input errors; a worker that dies is a run error.
+func StartONNX(ctx context.Context, cfg ONNXConfig) (Target, error) {
+	if err := checkReadable("model", cfg.ModelPath); err != nil {
+		return nil, err
+	}
+	if err := checkReadable("ONNX Runtime library", cfg.LibPath); err != nil {
+		return nil, err
+	}
+	if cfg.Worker.Path == "" {
+		return nil, errors.New("bench: no worker command configured")
+	}
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		return nil, errkind.Run(fmt.Errorf("start worker: %w", err))
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		reqR.Close()
+		reqW.Close()
+		return nil, errkind.Run(fmt.Errorf("start worker: %w", err))
+	}
+	t := &onnxTarget{
+		stderr: &tailBuffer{max: 4096},
+		done:   make(chan struct{}),
+	}
+	cmd := exec.Command(cfg.Worker.Path, cfg.Worker.Args...)
+	cmd.Env = cfg.Worker.Env
+	cmd.ExtraFiles = []*os.File{reqR, repW} // fd 3, fd 4
+	cmd.Stdout = t.stderr                   // a native library may print; keep it out of ours
+	cmd.Stderr = t.stderr
+	// A worker never outlives its parent.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		reqR.Close()
+		reqW.Close()
+		repR.Close()
+		repW.Close()
+		return nil, errkind.Run(fmt.Errorf("start worker for %s: %w", cfg.Name, err))
+	}
+	// The child holds its own copies now.
+	reqR.Close()
+	repW.Close()
+	t.cmd = cmd
+	t.reqW = reqW
+	t.enc = gob.NewEncoder(reqW)
+	t.dec = gob.NewDecoder(repR)
+	go func() {
+		t.waitErr = cmd.Wait()
+		repR.Close()
+		close(t.done)
+	}()
+
+	var reply loadReply
+	if err := t.call(ctx, wireRequest{Load: &loadRequest{
+		LibPath:           cfg.LibPath,
+		ModelPath:         cfg.ModelPath,
+		Device:            cfg.Device,
+		IntraOpThreads:    cfg.IntraOpThreads,
+		InterOpThreads:    cfg.InterOpThreads,
+		GraphOptimization: cfg.GraphOptimization,
+	}}, &reply); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if reply.Err != nil {
+		t.Close()
+		return nil, classify(reply.Err)
+	}
+	t.info = TargetInfo{
+		Name:         cfg.Name,
+		Kind:         "onnx",
+		Model:        cfg.ModelPath,
+		Inputs:       reply.Inputs,
+		Outputs:      reply.Outputs,
+		ORTVersion:   reply.ORTVersion,
+		LoadRSSBytes: reply.LoadRSSBytes,
+	}
+	return t, nil
+}
+
+func classify(e *wireError) error {
+	if e.Input {
+		return errkind.Input(e)
+	}
+	return errkind.Run(e)
+}
+
+func checkReadable(what, path string) error {
+	if path == "" {
+		return errkind.Input(fmt.Errorf("no %s given", what))
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return errkind.Input(fmt.Errorf("%s %s: no such file", what, path))
+		case errors.Is(err, os.ErrPermission):
+			return errkind.Input(fmt.Errorf("%s %s: permission denied", what, path))
+		}
+		return errkind.Input(fmt.Errorf("%s %s: %v", what, path, err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err == nil && st.IsDir() {
+		return errkind.Input(fmt.Errorf("%s %s is a directory, not a file", what, path))
+	}
+	return nil
+}
+
+func (t *onnxTarget) Info() TargetInfo { return t.info }
+
+func (t *onnxTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
+	batches, err := toWireBatches(blk.Batches)
+	if err != nil {
+		return BlockResult{}, errkind.Input(err)
+	}
+	var reply blockReply
+	err = t.call(ctx, wireRequest{Block: &blockRequest{
+		Batches:     batches,
+		Requests:    blk.Requests,
+		Duration:    blk.Duration,
+		Concurrency: blk.Concurrency,
+		Record:      blk.Record,
+		ResetPeak:   blk.ResetPeak,
+	}}, &reply)
+	if err != nil {
+		return BlockResult{}, err
+	}
+	if reply.Err != nil {
+		return BlockResult{}, classify(reply.Err)
+	}
+	res := BlockResult{
+		Requests:     reply.Requests,
+		Rows:         reply.Rows,
+		Errors:       reply.Errors,
+		ErrorsByKind: reply.ErrorsByKind,
+		FirstError:   reply.FirstError,
+		Elapsed:      time.Duration(reply.ElapsedNS),
+		PeakRSSBytes: reply.PeakRSSBytes,
+	}
+	if reply.Histogram != "" {
+		h, err := result.DecodeHistogram(reply.Histogram)
+		if err != nil {
+			return BlockResult{}, errkind.Run(fmt.Errorf("%s: %w", t.info.Name, err))
+		}
+		res.Histogram = h
+	}
+	return res, nil
+}
+
+// call sends one request and waits for its reply, the worker's exit, or
+// the context, whichever comes first. On cancellation the worker is
+// killed: a block in flight cannot be stopped any other way.
+func (t *onnxTarget) call(ctx context.Context, req wireRequest, reply any) error {
+	errc := make(chan error, 1)
+	go func() {
+		if err := t.enc.Encode(req); err != nil {
+			errc <- err
+			return
+		}
+		errc <- t.dec.Decode(reply)
+	}()
+	select {
+	case err := <-errc:
+		if err == nil {
+			return nil
+		}
+		// The pipe broke: the worker most likely died. Wait briefly for its
+		// exit status, which says why.
+		select {
+		case <-t.done:
+		case <-time.After(2 * time.Second):
+		}
+		return errkind.Run(t.deathError(err))
+	case <-ctx.Done():
+		t.kill()
+		return ctx.Err()
+	}
+}
+
+func (t *onnxTarget) deathError(ioErr error) error {
+	name := t.info.Name
+	if name == "" {
+		name = "model"
+	}
+	var why string
+	select {
+	case <-t.done:
+		if t.waitErr != nil {
+			why = t.waitErr.Error() // e.g. "signal: segmentation fault"
+		} else {
+			why = "exited"
+		}
+	default:
+		why = fmt.Sprintf("stopped answering (%v)", ioErr)
+	}
+	msg := fmt.Sprintf("worker for %s died: %s", name, why)
+	if tail := t.stderr.lastLine(); tail != "" {
+		msg += ": " + tail
+	}
+	return errors.New(msg)
+}
+
+func (t *onnxTarget) kill() {
+	if t.cmd != nil && t.cmd.Process != nil {
+		_ = t.cmd.Process.Kill()
+	}
+}
+
+// Close ends the worker: closing its request pipe lets it exit cleanly;
+// one that does not within a few seconds is killed.
+func (t *onnxTarget) Close() error {
+	t.closeOnce.Do(func() {
+		_ = t.reqW.Close()
+		select {
+		case <-t.done:
+		case <-time.After(5 * time.Second):
+			t.kill()
+			<-t.done
+		}
+	})
+	return nil
+}
+
+// tailBuffer keeps the last bytes a worker wrote on stdout and stderr.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if len(b.buf) > b.max {
+		b.buf = b.buf[len(b.buf)-b.max:]
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) lastLine() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(bytes.ToValidUTF8(b.buf, nil))), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" {
+			return l
+		}
+	}
+	return ""
+}

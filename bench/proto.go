@@ -1,0 +1,133 @@
+package bench
+
+import (
+	"fmt"
+	"time"
+	"unsafe"
+
+	"github.com/infergate/infergate/loader"
+)
+
+// The parent and a worker talk gob over a pair of pipes handed to the worker
+// as file descriptors 3 (requests) and 4 (replies), so that anything a native
+// library prints on stdout or stderr cannot corrupt the stream.
+
+type wireRequest struct {
+	Load  *loadRequest
+	Block *blockRequest
+}
+
+type loadRequest struct {
+	LibPath           string
+	ModelPath         string
+	Device            string
+	IntraOpThreads    int
+	InterOpThreads    int
+	GraphOptimization string
+}
+
+type loadReply struct {
+	Inputs       []loader.InputSpec
+	Outputs      []string
+	ORTVersion   string
+	LoadRSSBytes int64
+	Err          *wireError
+}
+
+type blockRequest struct {
+	Batches     []wireBatch
+	Requests    int64
+	Duration    time.Duration
+	Concurrency int
+	Record      bool
+	ResetPeak   bool
+}
+
+type wireBatch struct {
+	Rows    int
+	Tensors []wireTensor
+}
+
+// wireTensor carries a tensor's elements as raw bytes: gob copies a []byte
+// in one go, where a []float32 would be encoded element by element.
+type wireTensor struct {
+	Name  string
+	DType loader.DType
+	Shape []int64
+	Raw   []byte
+}
+
+type blockReply struct {
+	Histogram    string // encoded; empty unless recorded
+	Requests     int64
+	Rows         int64
+	Errors       int64
+	ErrorsByKind map[string]int64
+	FirstError   string
+	ElapsedNS    int64
+	PeakRSSBytes int64
+	Err          *wireError
+}
+
+// wireError is an error that crossed the pipe, with whose fault it was.
+type wireError struct {
+	Input   bool // bad input (a corrupt model, a wrong library) rather than a failed run
+	Message string
+}
+
+func (e *wireError) Error() string { return e.Message }
+
+func toWireTensor(t loader.Tensor) (wireTensor, error) {
+	raw, err := tensorBytes(t)
+	if err != nil {
+		return wireTensor{}, err
+	}
+	return wireTensor{Name: t.Name, DType: t.DType, Shape: t.Shape, Raw: raw}, nil
+}
+
+// tensorBytes views a tensor's elements as bytes without copying.
+func tensorBytes(t loader.Tensor) ([]byte, error) {
+	switch d := t.Data.(type) {
+	case []float32:
+		return sliceBytes(d), nil
+	case []float64:
+		return sliceBytes(d), nil
+	case []uint16:
+		return sliceBytes(d), nil
+	case []int64:
+		return sliceBytes(d), nil
+	case []int32:
+		return sliceBytes(d), nil
+	case []int8:
+		return sliceBytes(d), nil
+	case []uint8:
+		return d, nil
+	case []bool:
+		return sliceBytes(d), nil
+	}
+	return nil, fmt.Errorf("input %s: unsupported tensor data %T", t.Name, t.Data)
+}
+
+func sliceBytes[T any](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	var zero T
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(zero)))
+}
+
+func toWireBatches(bs []BlockBatch) ([]wireBatch, error) {
+	out := make([]wireBatch, len(bs))
+	for i, b := range bs {
+		out[i].Rows = b.Rows
+		out[i].Tensors = make([]wireTensor, len(b.Tensors))
+		for j, t := range b.Tensors {
+			wt, err := toWireTensor(t)
+			if err != nil {
+				return nil, err
+			}
+			out[i].Tensors[j] = wt
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,78 @@
+// Package bench measures models: the Target interface and its kinds, the
+// scheduler that runs warmup and interleaved measured rounds, and the worker
+// process that hosts a local ONNX model.
+package bench
+
+import (
+	"context"
+	"time"
+
+	"github.com/infergate/infergate/loader"
+	"github.com/infergate/infergate/result"
+)
+
+// Target is one model under test. Implementations are not safe for
+// concurrent use: the scheduler drives one block at a time.
+type Target interface {
+	// Info describes the loaded model.
+	Info() TargetInfo
+	// Run executes one block of requests and reports what it measured.
+	Run(ctx context.Context, blk Block) (BlockResult, error)
+	// Close releases the model (and stops its worker).
+	Close() error
+}
+
+// TargetInfo describes a loaded target.
+type TargetInfo struct {
+	Name       string
+	Kind       string // "onnx"
+	Model      string
+	Inputs     []loader.InputSpec
+	Outputs    []string
+	ORTVersion string
+	// LoadRSSBytes is resident memory taken by loading the model.
+	LoadRSSBytes int64
+}
+
+// Block is one unit of work for a target: Requests calls (or as many as fit
+// in Duration), cycling over Batches in order.
+type Block struct {
+	// Batches are the distinct inputs of the block; request i uses
+	// Batches[i % len(Batches)].
+	Batches []BlockBatch
+	// Requests is the number of calls; when 0, calls continue until
+	// Duration has passed (at least one call is made).
+	Requests int64
+	Duration time.Duration
+	// Concurrency is the number of calls in flight at once (closed loop).
+	Concurrency int
+	// Record asks for a latency histogram; warmup blocks are not recorded.
+	Record bool
+	// ResetPeak resets the peak-memory mark before the block, so the peak
+	// covers the measured pass only.
+	ResetPeak bool
+}
+
+// BlockBatch is one batch's inputs for one target.
+type BlockBatch struct {
+	Rows    int
+	Tensors []loader.Tensor
+}
+
+// BlockResult is what a target measured in one block.
+type BlockResult struct {
+	// Histogram holds the latencies of successful calls (nil unless Record).
+	Histogram    *result.Histogram
+	Requests     int64 // successful calls
+	Rows         int64 // rows in successful calls
+	Errors       int64
+	ErrorsByKind map[string]int64
+	// FirstError is the message of the first failed call, for the report.
+	FirstError string
+	// Elapsed is the block's busy time: from the first call's start to the
+	// last call's end, timed where the calls happen.
+	Elapsed time.Duration
+	// PeakRSSBytes is the target's peak resident set so far (since the last
+	// ResetPeak); 0 when unknown.
+	PeakRSSBytes int64
+}

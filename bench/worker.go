@@ -1,0 +1,437 @@
+package bench
+
+import (
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	ort "github.com/yalue/onnxruntime_go"
+
+	"github.com/infergate/infergate/loader"
+	"github.com/infergate/infergate/result"
+)
+
+// ServeWorker runs the worker side of the protocol: it loads one model and
+// runs blocks until the parent closes the request stream. The command layer
+// calls it from the hidden `worker` subcommand with file descriptors 3 and 4.
+//
+// Latency is timed here, around the Run call only, so the pipe and the
+// coordination are never in the number.
+func ServeWorker(requests io.Reader, replies io.Writer) error {
+	dec := gob.NewDecoder(requests)
+	enc := gob.NewEncoder(replies)
+	var w worker
+	defer w.close()
+	for {
+		var req wireRequest
+		if err := dec.Decode(&req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("worker: read request: %w", err)
+		}
+		var reply any
+		switch {
+		case req.Load != nil:
+			reply = w.load(req.Load)
+		case req.Block != nil:
+			reply = w.runBlock(req.Block)
+		default:
+			return errors.New("worker: empty request")
+		}
+		if err := enc.Encode(reply); err != nil {
+			return fmt.Errorf("worker: write reply: %w", err)
+		}
+	}
+}
+
+type worker struct {
+	session *ort.DynamicAdvancedSession
+	nOut    int
+}
+
+func (w *worker) close() {
+	if w.session != nil {
+		_ = w.session.Destroy()
+	}
+	if ort.IsInitialized() {
+		_ = ort.DestroyEnvironment()
+	}
+}
+
+func inputErr(format string, args ...any) *wireError {
+	return &wireError{Input: true, Message: fmt.Sprintf(format, args...)}
+}
+
+func (w *worker) load(req *loadRequest) (reply loadReply) {
+	if w.session != nil {
+		reply.Err = &wireError{Message: "worker: model already loaded"}
+		return reply
+	}
+	if req.Device != "" && req.Device != "cpu" {
+		reply.Err = inputErr("device %q is not supported yet; use --device cpu", req.Device)
+		return reply
+	}
+	ort.SetSharedLibraryPath(req.LibPath)
+	if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		reply.Err = inputErr("cannot use ONNX Runtime library %s: %v", req.LibPath, oneLine(err))
+		return reply
+	}
+	reply.ORTVersion = ort.GetVersion()
+
+	ins, outs, err := ort.GetInputOutputInfo(req.ModelPath)
+	if err != nil {
+		reply.Err = inputErr("model %s: cannot load: %v", req.ModelPath, oneLine(err))
+		return reply
+	}
+	var inNames, outNames []string
+	for _, in := range ins {
+		spec, err := inputSpec(in)
+		if err != nil {
+			reply.Err = inputErr("model %s: %v", req.ModelPath, err)
+			return reply
+		}
+		reply.Inputs = append(reply.Inputs, spec)
+		inNames = append(inNames, in.Name)
+	}
+	for _, out := range outs {
+		outNames = append(outNames, out.Name)
+	}
+	reply.Outputs = outNames
+
+	opts, err := sessionOptions(req)
+	if err != nil {
+		reply.Err = inputErr("model %s: %v", req.ModelPath, err)
+		return reply
+	}
+	defer opts.Destroy()
+
+	before := procStatusBytes("VmRSS")
+	s, err := ort.NewDynamicAdvancedSession(req.ModelPath, inNames, outNames, opts)
+	if err != nil {
+		reply.Err = inputErr("model %s: cannot load: %v", req.ModelPath, oneLine(err))
+		return reply
+	}
+	reply.LoadRSSBytes = max(0, procStatusBytes("VmRSS")-before)
+	w.session = s
+	w.nOut = len(outNames)
+	return reply
+}
+
+func sessionOptions(req *loadRequest) (*ort.SessionOptions, error) {
+	opts, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*ort.SessionOptions, error) {
+		opts.Destroy()
+		return nil, err
+	}
+	if req.IntraOpThreads > 0 {
+		if err := opts.SetIntraOpNumThreads(req.IntraOpThreads); err != nil {
+			return fail(err)
+		}
+	}
+	if req.InterOpThreads > 0 {
+		if err := opts.SetInterOpNumThreads(req.InterOpThreads); err != nil {
+			return fail(err)
+		}
+	}
+	level, err := graphOptLevel(req.GraphOptimization)
+	if err != nil {
+		return fail(err)
+	}
+	if err := opts.SetGraphOptimizationLevel(level); err != nil {
+		return fail(err)
+	}
+	return opts, nil
+}
+
+// GraphOptimizationLevels are the values --graph-optimization accepts.
+var GraphOptimizationLevels = []string{"disable", "basic", "extended", "all"}
+
+func graphOptLevel(s string) (ort.GraphOptimizationLevel, error) {
+	switch s {
+	case "", "all":
+		return ort.GraphOptimizationLevelEnableAll, nil
+	case "extended":
+		return ort.GraphOptimizationLevelEnableExtended, nil
+	case "basic":
+		return ort.GraphOptimizationLevelEnableBasic, nil
+	case "disable", "none":
+		return ort.GraphOptimizationLevelDisableAll, nil
+	}
+	return 0, fmt.Errorf("unknown graph optimisation level %q (want one of %s)", s, strings.Join(GraphOptimizationLevels, ", "))
+}
+
+func inputSpec(in ort.InputOutputInfo) (loader.InputSpec, error) {
+	if in.OrtValueType != ort.ONNXTypeTensor {
+		return loader.InputSpec{}, fmt.Errorf("input %s is a %s; only tensor inputs are supported", in.Name, in.OrtValueType)
+	}
+	dt, ok := fromORTType[in.DataType]
+	if !ok {
+		return loader.InputSpec{}, fmt.Errorf("input %s has element type %s, which infergate cannot feed", in.Name, in.DataType)
+	}
+	shape := make([]int64, len(in.Dimensions))
+	for i, d := range in.Dimensions {
+		if d < 0 {
+			d = -1
+		}
+		shape[i] = d
+	}
+	return loader.InputSpec{Name: in.Name, DType: dt, Shape: shape}, nil
+}
+
+var fromORTType = map[ort.TensorElementDataType]loader.DType{
+	ort.TensorElementDataTypeFloat:   loader.Float32,
+	ort.TensorElementDataTypeDouble:  loader.Float64,
+	ort.TensorElementDataTypeFloat16: loader.Float16,
+	ort.TensorElementDataTypeInt64:   loader.Int64,
+	ort.TensorElementDataTypeInt32:   loader.Int32,
+	ort.TensorElementDataTypeInt8:    loader.Int8,
+	ort.TensorElementDataTypeUint8:   loader.Uint8,
+	ort.TensorElementDataTypeBool:    loader.Bool,
+}
+
+func toORTType(d loader.DType) (ort.TensorElementDataType, bool) {
+	for k, v := range fromORTType {
+		if v == d {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// ortBatch is a batch turned into runtime values, made before timing.
+type ortBatch struct {
+	rows   int64
+	values []ort.Value
+}
+
+func (b *ortBatch) destroy() {
+	for _, v := range b.values {
+		if v != nil {
+			_ = v.Destroy()
+		}
+	}
+}
+
+func newORTBatch(wb wireBatch) (ortBatch, error) {
+	b := ortBatch{rows: int64(wb.Rows)}
+	for _, t := range wb.Tensors {
+		v, err := newORTValue(t)
+		if err != nil {
+			b.destroy()
+			return ortBatch{}, fmt.Errorf("input %s: %w", t.Name, err)
+		}
+		b.values = append(b.values, v)
+	}
+	return b, nil
+}
+
+func newORTValue(t wireTensor) (ort.Value, error) {
+	if len(t.Shape) == 0 {
+		return newORTScalar(t)
+	}
+	dt, ok := toORTType(t.DType)
+	if !ok {
+		return nil, fmt.Errorf("unsupported element type %s", t.DType)
+	}
+	if len(t.Raw) == 0 {
+		return nil, fmt.Errorf("empty tensor of shape %v", t.Shape)
+	}
+	return ort.NewCustomDataTensor(ort.NewShape(t.Shape...), t.Raw, dt)
+}
+
+// newORTScalar makes a 0-d tensor; the runtime's custom-data tensors need at
+// least one dimension.
+func newORTScalar(t wireTensor) (ort.Value, error) {
+	if len(t.Raw) != t.DType.ElemSize() {
+		return nil, fmt.Errorf("0-d %s input with %d bytes", t.DType, len(t.Raw))
+	}
+	p := unsafe.Pointer(&t.Raw[0])
+	switch t.DType {
+	case loader.Float32:
+		return ort.NewScalar(*(*float32)(p))
+	case loader.Float64:
+		return ort.NewScalar(*(*float64)(p))
+	case loader.Int64:
+		return ort.NewScalar(*(*int64)(p))
+	case loader.Int32:
+		return ort.NewScalar(*(*int32)(p))
+	case loader.Int8:
+		return ort.NewScalar(*(*int8)(p))
+	case loader.Uint8:
+		return ort.NewScalar(t.Raw[0])
+	case loader.Bool:
+		return ort.NewScalar(t.Raw[0] != 0)
+	}
+	return nil, fmt.Errorf("0-d inputs of type %s are not supported", t.DType)
+}
+
+func (w *worker) runBlock(req *blockRequest) (reply blockReply) {
+	if w.session == nil {
+		reply.Err = &wireError{Message: "worker: no model loaded"}
+		return reply
+	}
+	if len(req.Batches) == 0 {
+		reply.Err = &wireError{Message: "worker: block without batches"}
+		return reply
+	}
+	batches := make([]ortBatch, 0, len(req.Batches))
+	defer func() {
+		for i := range batches {
+			batches[i].destroy()
+		}
+	}()
+	for _, wb := range req.Batches {
+		b, err := newORTBatch(wb)
+		if err != nil {
+			reply.Err = inputErr("%v", err)
+			return reply
+		}
+		batches = append(batches, b)
+	}
+	if req.ResetPeak {
+		resetPeakRSS()
+	}
+
+	conc := max(1, req.Concurrency)
+	loops := make([]*callLoop, conc)
+	var next atomic.Int64
+	var deadline time.Time
+	start := time.Now()
+	if req.Requests <= 0 {
+		deadline = start.Add(req.Duration)
+	}
+	var wg sync.WaitGroup
+	for i := range loops {
+		l := &callLoop{w: w, batches: batches, record: req.Record}
+		if req.Record {
+			l.hist = result.NewHistogram()
+		}
+		loops[i] = l
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.run(&next, req.Requests, deadline)
+		}()
+	}
+	wg.Wait()
+
+	// Busy time spans the earliest start to the latest end of any call.
+	first, last := loops[0].first, loops[0].last
+	for _, l := range loops[1:] {
+		if !l.first.IsZero() && (first.IsZero() || l.first.Before(first)) {
+			first = l.first
+		}
+		if l.last.After(last) {
+			last = l.last
+		}
+	}
+	if !first.IsZero() {
+		reply.ElapsedNS = int64(last.Sub(first))
+	}
+	var hist *result.Histogram
+	for _, l := range loops {
+		reply.Requests += l.ok
+		reply.Rows += l.rows
+		reply.Errors += l.errs
+		if l.errs > 0 {
+			if reply.ErrorsByKind == nil {
+				reply.ErrorsByKind = map[string]int64{}
+			}
+			reply.ErrorsByKind[errKindRuntime] += l.errs
+			if reply.FirstError == "" {
+				reply.FirstError = l.firstErr
+			}
+		}
+		if l.hist != nil {
+			if hist == nil {
+				hist = l.hist
+			} else {
+				hist.Merge(l.hist)
+			}
+		}
+	}
+	if hist != nil {
+		enc, err := hist.Encode()
+		if err != nil {
+			reply.Err = &wireError{Message: err.Error()}
+			return reply
+		}
+		reply.Histogram = enc
+	}
+	reply.PeakRSSBytes = procStatusBytes("VmHWM")
+	return reply
+}
+
+// errKindRuntime counts calls that the runtime rejected or failed.
+const errKindRuntime = "runtime_error"
+
+// callLoop is one closed-loop caller: it issues calls back to back.
+type callLoop struct {
+	w       *worker
+	batches []ortBatch
+	record  bool
+	hist    *result.Histogram
+
+	ok, rows, errs int64
+	firstErr       string
+	first, last    time.Time
+}
+
+func (l *callLoop) run(next *atomic.Int64, requests int64, deadline time.Time) {
+	outputs := make([]ort.Value, l.w.nOut)
+	for {
+		i := next.Add(1) - 1
+		if requests > 0 && i >= requests {
+			return
+		}
+		if requests <= 0 && i > 0 && !time.Now().Before(deadline) {
+			return
+		}
+		b := &l.batches[i%int64(len(l.batches))]
+		clear(outputs)
+		t0 := time.Now()
+		err := l.w.session.Run(b.values, outputs)
+		t1 := time.Now()
+		if l.first.IsZero() {
+			l.first = t0
+		}
+		l.last = t1
+		for _, o := range outputs {
+			if o != nil {
+				_ = o.Destroy()
+			}
+		}
+		if err != nil {
+			l.errs++
+			if l.firstErr == "" {
+				l.firstErr = oneLine(err)
+			}
+			continue
+		}
+		l.ok++
+		l.rows += b.rows
+		if l.hist != nil {
+			l.hist.RecordNS(int64(t1.Sub(t0)))
+		}
+	}
+}
+
+// oneLine keeps the first line of a runtime message; ONNX Runtime's can
+// carry a stack of context after it.
+func oneLine(err error) string {
+	s := strings.TrimSpace(err.Error())
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

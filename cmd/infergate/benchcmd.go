@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/infergate/infergate/compare"
+	"github.com/infergate/infergate/internal/errkind"
+	"github.com/infergate/infergate/result"
+)
+
+// benchOptions are the flags of `infergate bench`.
+type benchOptions struct {
+	measureFlags
+	Model string
+}
+
+func newBenchCmd(e *env) *cobra.Command {
+	o := &benchOptions{}
+	cmd := &cobra.Command{
+		Use:   "bench --model MODEL.onnx --dataset TEST.parquet",
+		Short: "Measure one model, without a comparison",
+		Example: `  infergate bench --model ./model.onnx --dataset ./test_data.parquet --json out.json
+  infergate bench --model ./model.onnx --dataset ./test_data.parquet --max-p99 5ms`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.afterParse(cmd.Flags())
+			code, err := runBench(cmd.Context(), e, o)
+			if err != nil {
+				return err
+			}
+			if code != ExitPass {
+				return &codeError{code}
+			}
+			return nil
+		},
+	}
+	o.register(cmd.Flags())
+	cmd.Flags().StringVar(&o.Model, "model", "", "ONNX model to measure")
+	return cmd
+}
+
+func runBench(ctx context.Context, e *env, o *benchOptions) (ExitCode, error) {
+	if o.Model == "" {
+		return 0, errkind.Input(errors.New("no model: give --model FILE.onnx"))
+	}
+	if o.Dataset == "" {
+		return 0, errkind.Input(errors.New("no test set: give --dataset FILE.parquet"))
+	}
+	var thr compare.Thresholds
+	if err := o.budgets(&thr); err != nil {
+		return 0, err
+	}
+	specs, err := compare.NewSpecs(thr, compare.ModeSingle)
+	if err != nil {
+		return 0, err
+	}
+	ms := measurement{flags: o.measureFlags}
+	if ms.plan, err = o.plan(); err != nil {
+		return 0, err
+	}
+	if ms.fills, err = parseFills(o.Fills); err != nil {
+		return 0, err
+	}
+	inputMap, err := parseInputMaps("input-map", o.InputMaps)
+	if err != nil {
+		return 0, err
+	}
+	ms.models = []model{{Role: result.RoleSingle, Path: o.Model, InputMap: inputMap}}
+	if ms.libPath, err = libraryPath(o.ORTLib, e.Getenv); err != nil {
+		return 0, err
+	}
+	res, err := ms.measure(ctx, e, progress(e, o.Quiet))
+	if res == nil {
+		return 0, runFailure(err)
+	}
+	res.Config.Command = "bench"
+	res.Verdict = result.VerdictNone
+	if err == nil && !res.Interrupted {
+		checks, verdict, jerr := compare.Judge(res, specs)
+		if jerr != nil {
+			return 0, runFailure(jerr)
+		}
+		res.Checks, res.Verdict = checks, verdict
+	}
+	if err != nil {
+		res.Verdict = result.VerdictError
+	}
+	if werr := writeReports(e, res, o.JSONPath); werr != nil {
+		return 0, werr
+	}
+	if err != nil {
+		return 0, runFailure(err)
+	}
+	if res.Interrupted {
+		return ExitInterrupted, nil
+	}
+	return exitCodeFor(nil, res.Verdict, false), nil
+}

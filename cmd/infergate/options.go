@@ -1,0 +1,199 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/infergate/infergate/bench"
+	"github.com/infergate/infergate/compare"
+	"github.com/infergate/infergate/internal/errkind"
+	"github.com/infergate/infergate/loader"
+)
+
+// measureFlags are the flags `run` and `bench` share: the dataset, how it
+// binds to a model, the plan of the measurement and the runtime's settings.
+type measureFlags struct {
+	Dataset     string
+	InputMaps   []string
+	Fills       []string
+	PadValue    float64
+	Rows        int64
+	ShuffleSeed int64
+	shuffle     bool // set when --shuffle was given
+	BatchSize   int
+
+	Warmup      string
+	Requests    int64
+	Duration    string
+	Rounds      int
+	Concurrency int
+
+	Device            string
+	IntraOpThreads    int
+	InterOpThreads    int
+	GraphOptimization string
+	ORTLib            string
+
+	JSONPath string
+	Quiet    bool
+
+	// Absolute budgets; judged on the candidate (run) or the model (bench).
+	MaxP50, MaxP95, MaxP99 string
+}
+
+const defaultDuration = "20s"
+
+func (f *measureFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.Dataset, "dataset", "", "Parquet test set (required)")
+	fs.StringArrayVar(&f.InputMaps, "input-map", nil, "bind a model input to columns: `input=column`, input=c1,c2,… or input=glob* (repeatable)")
+	fs.StringArrayVar(&f.Fills, "fill", nil, "fill an input the dataset lacks: `name=zeros`, name=0.5, name=zeros[2,1,128] (repeatable)")
+	fs.Float64Var(&f.PadValue, "pad-value", 0, "value that pads variable-length lists to the longest row of a batch")
+	fs.Int64Var(&f.Rows, "rows", 0, "use only the first N rows of the dataset (0: all)")
+	fs.Int64Var(&f.ShuffleSeed, "shuffle", 0, "shuffle the rows with this `seed` (reads the selected rows into memory)")
+	fs.IntVar(&f.BatchSize, "batch-size", 1, "rows per inference call")
+
+	fs.StringVar(&f.Warmup, "warmup", "1s", "warmup per model, never recorded: requests (200) or a duration (5s)")
+	fs.Int64Var(&f.Requests, "requests", 0, "measured requests per model (instead of --duration)")
+	fs.StringVar(&f.Duration, "duration", defaultDuration, "measured time of all models together")
+	fs.IntVar(&f.Rounds, "rounds", 20, "rounds the measured pass is split into; models alternate within each")
+	fs.IntVar(&f.Concurrency, "concurrency", 1, "calls in flight at once per model (closed loop): N goroutines calling Run on one session")
+
+	fs.StringVar(&f.Device, "device", "cpu", "execution device (cpu)")
+	fs.IntVar(&f.IntraOpThreads, "intra-op-threads", 0, "ONNX Runtime intra-op threads (0: its default)")
+	fs.IntVar(&f.InterOpThreads, "inter-op-threads", 0, "ONNX Runtime inter-op threads (0: its default)")
+	fs.StringVar(&f.GraphOptimization, "graph-optimization", "all", "ONNX Runtime graph optimisation: "+strings.Join(bench.GraphOptimizationLevels, ", "))
+	fs.StringVar(&f.ORTLib, "ort-lib", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_LIB, then the cache that `make ort` fills)")
+
+	fs.StringVar(&f.JSONPath, "json", "", "write the result JSON to this `file`")
+	fs.BoolVarP(&f.Quiet, "quiet", "q", false, "no progress lines on stderr")
+
+	fs.StringVar(&f.MaxP50, "max-p50", "", "absolute p50 budget, e.g. 10ms")
+	fs.StringVar(&f.MaxP95, "max-p95", "", "absolute p95 budget, e.g. 20ms")
+	fs.StringVar(&f.MaxP99, "max-p99", "", "absolute p99 budget, e.g. 50ms")
+}
+
+// afterParse records flags whose presence matters, not just their value.
+func (f *measureFlags) afterParse(fs *pflag.FlagSet) {
+	f.shuffle = fs.Changed("shuffle")
+	if fs.Changed("requests") && !fs.Changed("duration") {
+		f.Duration = ""
+	}
+}
+
+// plan validates the measurement flags into a bench.Plan.
+func (f *measureFlags) plan() (bench.Plan, error) {
+	p := bench.Plan{Rounds: f.Rounds, Concurrency: f.Concurrency}
+	var err error
+	if p.Warmup, err = bench.ParseAmount("warmup", f.Warmup); err != nil {
+		return p, err
+	}
+	if f.Requests < 0 {
+		return p, errkind.Input(fmt.Errorf("--requests %d: must not be negative", f.Requests))
+	}
+	if f.Requests > 0 && f.Duration != "" {
+		return p, errkind.Input(errors.New("give --requests or --duration, not both"))
+	}
+	if f.Requests > 0 {
+		p.Measure = bench.Amount{Requests: f.Requests}
+	} else {
+		a, err := bench.ParseAmount("duration", f.Duration)
+		if err != nil {
+			return p, err
+		}
+		if a.Duration == 0 {
+			return p, errkind.Input(fmt.Errorf("--duration %q: want a duration such as 30s", f.Duration))
+		}
+		p.Measure = a
+	}
+	if f.BatchSize < 1 {
+		return p, errkind.Input(fmt.Errorf("--batch-size %d: need at least 1", f.BatchSize))
+	}
+	if f.Rows < 0 {
+		return p, errkind.Input(fmt.Errorf("--rows %d: must not be negative", f.Rows))
+	}
+	if f.IntraOpThreads < 0 || f.InterOpThreads < 0 {
+		return p, errkind.Input(errors.New("--intra-op-threads and --inter-op-threads must not be negative"))
+	}
+	if !validGraphOpt(f.GraphOptimization) {
+		return p, errkind.Input(fmt.Errorf("--graph-optimization %q: want one of %s", f.GraphOptimization, strings.Join(bench.GraphOptimizationLevels, ", ")))
+	}
+	if f.Device != "cpu" {
+		return p, errkind.Input(fmt.Errorf("--device %q: only cpu is supported in this version", f.Device))
+	}
+	return p, p.Validate()
+}
+
+func validGraphOpt(s string) bool {
+	for _, l := range bench.GraphOptimizationLevels {
+		if s == l {
+			return true
+		}
+	}
+	return false
+}
+
+// budgets parses the absolute budgets into t.
+func (f *measureFlags) budgets(t *compare.Thresholds) error {
+	for _, b := range []struct {
+		flag, value string
+		dst         *time.Duration
+	}{
+		{"max-p50", f.MaxP50, &t.MaxP50},
+		{"max-p95", f.MaxP95, &t.MaxP95},
+		{"max-p99", f.MaxP99, &t.MaxP99},
+	} {
+		if b.value == "" {
+			continue
+		}
+		d, err := compare.ParseBudget(b.flag, b.value)
+		if err != nil {
+			return err
+		}
+		*b.dst = d
+	}
+	return nil
+}
+
+// parseInputMaps reads repeated --input-map values into a map.
+func parseInputMaps(flag string, values []string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, v := range values {
+		in, cols, err := loader.ParseInputMap(v)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := m[in]; dup {
+			return nil, errkind.Input(fmt.Errorf("--%s: input %s is mapped twice", flag, in))
+		}
+		m[in] = cols
+	}
+	return m, nil
+}
+
+// mergeMaps returns base overridden by specific.
+func mergeMaps(base, specific map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(specific))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range specific {
+		out[k] = v
+	}
+	return out
+}
+
+func parseFills(values []string) ([]loader.Fill, error) {
+	var fills []loader.Fill
+	for _, v := range values {
+		f, err := loader.ParseFill(v)
+		if err != nil {
+			return nil, err
+		}
+		fills = append(fills, f)
+	}
+	return fills, nil
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/infergate/infergate/internal/errkind"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// env is the process environment as the command layer sees it; tests
+// replace it.
+type env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// Executable is the path of this binary, for starting workers.
+	Executable func() (string, error)
+	// WorkerEnv is the environment a worker process starts with (nil:
+	// inherit).
+	WorkerEnv []string
+}
+
+func processEnv() *env {
+	return &env{
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		Getenv:     os.Getenv,
+		Executable: os.Executable,
+	}
+}
+
+// Main runs infergate with the given arguments and returns its exit code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return int(execute(ctx, processEnv(), args))
+}
+
+// codeError carries an exit code decided by a command (a verdict), as
+// opposed to one derived from an error.
+type codeError struct{ code ExitCode }
+
+func (e *codeError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func execute(ctx context.Context, e *env, args []string) ExitCode {
+	root := newRootCmd(e)
+	root.SetArgs(args)
+	root.SetOut(e.Stdout)
+	root.SetErr(e.Stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitPass
+	}
+	var ce *codeError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
+	code := exitCodeFor(err, "", false)
+	if errkind.Of(err) == errkind.KindUnknown && !errors.Is(err, context.Canceled) {
+		// Commands classify their own errors, so an unclassified one comes
+		// from cobra itself: an unknown command or flag.
+		code = ExitBadInput
+	}
+	fmt.Fprintf(e.Stderr, "infergate: %s\n", firstLine(err.Error()))
+	return code
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func newRootCmd(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "infergate",
+		Short: "Keep slow, memory-hungry or flaky ML models out of production",
+		Long: `infergate runs a candidate and the production model on the same Parquet
+test set, through identical warmup and measured passes, and exits non-zero
+when the candidate breaks a threshold.
+
+Exit codes: 0 pass, 1 regression, 2 bad usage or input, 3 run failed,
+4 inconclusive (when asked to fail on it), 130 interrupted.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return errkind.Input(err)
+	})
+	root.AddCommand(newRunCmd(e), newBenchCmd(e), newWorkerCmd(), newVersionCmd(e))
+	// Unknown subcommands and stray arguments are usage errors too.
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	wrapArgs(root)
+	return root
+}
+
+// wrapArgs marks cobra's argument-validation errors as bad usage (exit 2).
+func wrapArgs(c *cobra.Command) {
+	inner := c.Args
+	if inner == nil {
+		inner = cobra.NoArgs
+		if c.HasSubCommands() {
+			inner = cobra.ArbitraryArgs
+		}
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		return errkind.Input(inner(cmd, args))
+	}
+}
+
+func newVersionCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print infergate's version",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintf(e.Stdout, "infergate %s\n", version)
+			return err
+		},
+	}
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/infergate/infergate/compare"
+	"github.com/infergate/infergate/internal/errkind"
+	"github.com/infergate/infergate/result"
+)
+
+// runOptions are the flags of `infergate run`.
+type runOptions struct {
+	measureFlags
+
+	Candidate          string
+	Production         string
+	CandidateInputMap  []string
+	ProductionInputMap []string
+
+	MaxLatencyIncrease string
+	LatencyPercentile  string
+	MaxP99Increase     string
+	MinThroughputRatio string
+	MaxMemoryIncrease  string
+	MaxErrorRate       string
+
+	bothCandidate, bothProduction bool // an alias and its new name were both given
+}
+
+func newRunCmd(e *env) *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "run --candidate NEW.onnx --production PROD.onnx --dataset TEST.parquet [checks]",
+		Short: "Judge a candidate model against production on a test set",
+		Example: `  infergate run --candidate ./candidate.onnx --production ./production.onnx \
+      --dataset ./test_data.parquet --max-latency-increase 1.15
+  # the names existing CI scripts use work too:
+  infergate run --model-path ./new-model.onnx --reference-path ./production.onnx \
+      --dataset ./test_data.parquet --max-latency-increase 1.15 --json result.json`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fs := cmd.Flags()
+			o.afterParse(fs)
+			o.bothCandidate = fs.Changed("candidate") && fs.Changed("model-path")
+			o.bothProduction = fs.Changed("production") && fs.Changed("reference-path")
+			code, err := runGate(cmd.Context(), e, o)
+			if err != nil {
+				return err
+			}
+			if code != ExitPass {
+				return &codeError{code}
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	o.register(fs)
+	fs.StringVar(&o.Candidate, "candidate", "", "candidate ONNX model (the new one)")
+	fs.StringVar(&o.Candidate, "model-path", "", "same as --candidate")
+	fs.StringVar(&o.Production, "production", "", "production ONNX model (the reference)")
+	fs.StringVar(&o.Production, "reference-path", "", "same as --production")
+	fs.StringArrayVar(&o.CandidateInputMap, "candidate-input-map", nil, "like --input-map, for the candidate only")
+	fs.StringArrayVar(&o.ProductionInputMap, "production-input-map", nil, "like --input-map, for production only")
+
+	fs.StringVar(&o.MaxLatencyIncrease, "max-latency-increase", "", "fail when candidate/production latency at --latency-percentile exceeds this `ratio`, e.g. 1.15")
+	fs.StringVar(&o.LatencyPercentile, "latency-percentile", "p95", "percentile --max-latency-increase judges: p50, p90, p95, p99, p99.9")
+	fs.StringVar(&o.MaxP99Increase, "max-p99-increase", "", "fail when candidate/production p99 exceeds this `ratio`")
+	fs.StringVar(&o.MinThroughputRatio, "min-throughput-ratio", "", "fail when candidate/production inferences per second fall below this `ratio`, e.g. 0.9")
+	fs.StringVar(&o.MaxMemoryIncrease, "max-memory-increase", "", "fail when candidate/production peak resident memory exceeds this `ratio`")
+	fs.StringVar(&o.MaxErrorRate, "max-error-rate", "", "fail when the candidate's failed requests exceed this `fraction` (0.01 or 1%)")
+	return cmd
+}
+
+// gate is a validated `run`: everything is parsed before anything runs.
+type gate struct {
+	measurement
+	specs []compare.Spec
+	thr   compare.Thresholds
+	given map[string]string
+}
+
+func (o *runOptions) validate(getenv func(string) string) (*gate, error) {
+	if o.bothCandidate {
+		return nil, errkind.Input(errors.New("give --candidate or --model-path, not both"))
+	}
+	if o.bothProduction {
+		return nil, errkind.Input(errors.New("give --production or --reference-path, not both"))
+	}
+	switch {
+	case o.Candidate == "":
+		return nil, errkind.Input(errors.New("no candidate model: give --candidate (or --model-path)"))
+	case o.Production == "":
+		return nil, errkind.Input(errors.New("no production model: give --production (or --reference-path)"))
+	case o.Dataset == "":
+		return nil, errkind.Input(errors.New("no test set: give --dataset FILE.parquet"))
+	}
+	g := &gate{given: map[string]string{}}
+	var err error
+	if g.thr, err = o.thresholds(g.given); err != nil {
+		return nil, err
+	}
+	if g.specs, err = compare.NewSpecs(g.thr, compare.ModePair); err != nil {
+		return nil, err
+	}
+	if g.plan, err = o.plan(); err != nil {
+		return nil, err
+	}
+	if g.fills, err = parseFills(o.Fills); err != nil {
+		return nil, err
+	}
+	shared, err := parseInputMaps("input-map", o.InputMaps)
+	if err != nil {
+		return nil, err
+	}
+	candMap, err := parseInputMaps("candidate-input-map", o.CandidateInputMap)
+	if err != nil {
+		return nil, err
+	}
+	prodMap, err := parseInputMaps("production-input-map", o.ProductionInputMap)
+	if err != nil {
+		return nil, err
+	}
+	// Production first: it is the reference every ratio divides by.
+	g.models = []model{
+		{Role: result.RoleProduction, Path: o.Production, InputMap: mergeMaps(shared, prodMap)},
+		{Role: result.RoleCandidate, Path: o.Candidate, InputMap: mergeMaps(shared, candMap)},
+	}
+	if g.libPath, err = libraryPath(o.ORTLib, getenv); err != nil {
+		return nil, err
+	}
+	g.flags = o.measureFlags
+	return g, nil
+}
+
+// thresholds parses the check flags, recording those given.
+func (o *runOptions) thresholds(given map[string]string) (compare.Thresholds, error) {
+	var t compare.Thresholds
+	ratios := []struct {
+		flag, value string
+		dst         *float64
+	}{
+		{"max-latency-increase", o.MaxLatencyIncrease, &t.MaxLatencyIncrease},
+		{"max-p99-increase", o.MaxP99Increase, &t.MaxP99Increase},
+		{"min-throughput-ratio", o.MinThroughputRatio, &t.MinThroughputRatio},
+		{"max-memory-increase", o.MaxMemoryIncrease, &t.MaxMemoryIncrease},
+	}
+	for _, r := range ratios {
+		if r.value == "" {
+			continue
+		}
+		v, err := compare.ParseRatio(r.flag, r.value)
+		if err != nil {
+			return t, err
+		}
+		*r.dst = v
+		given[r.flag] = r.value
+	}
+	q, err := compare.ParseQuantile(o.LatencyPercentile)
+	if err != nil {
+		return t, err
+	}
+	t.LatencyQuantile = q
+	if o.MaxErrorRate != "" {
+		v, err := compare.ParseRate("max-error-rate", o.MaxErrorRate)
+		if err != nil {
+			return t, err
+		}
+		t.MaxErrorRate = &v
+		given["max-error-rate"] = o.MaxErrorRate
+	}
+	if err := o.budgets(&t); err != nil {
+		return t, err
+	}
+	for flag, v := range map[string]string{"max-p50": o.MaxP50, "max-p95": o.MaxP95, "max-p99": o.MaxP99} {
+		if v != "" {
+			given[flag] = v
+		}
+	}
+	return t, nil
+}
+
+// runGate is `infergate run` without cobra: validate, measure, judge,
+// report. It returns the exit code the verdict calls for, or an error.
+func runGate(ctx context.Context, e *env, o *runOptions) (ExitCode, error) {
+	g, err := o.validate(e.Getenv)
+	if err != nil {
+		return 0, err
+	}
+	res, err := g.measure(ctx, e, progress(e, o.Quiet))
+	if res == nil {
+		return 0, runFailure(err)
+	}
+	res.Config.Command = "run"
+	res.Config.LatencyPercentile = g.thr.LatencyQuantile
+	res.Config.Thresholds = g.given
+	if err == nil && !res.Interrupted {
+		checks, verdict, jerr := compare.Judge(res, g.specs)
+		if jerr != nil {
+			return 0, runFailure(jerr)
+		}
+		res.Checks, res.Verdict = checks, verdict
+	} else if res.Interrupted {
+		res.Verdict = result.VerdictInconclusive
+		res.Warnings = append(res.Warnings, "interrupted: the numbers cover only the rounds measured before the signal")
+	}
+	if werr := writeReports(e, res, o.JSONPath); werr != nil {
+		return 0, werr
+	}
+	if err != nil {
+		// The result (verdict "error") is written; now say why in one line.
+		return 0, runFailure(err)
+	}
+	if res.Interrupted {
+		return ExitInterrupted, nil
+	}
+	return exitCodeFor(nil, res.Verdict, false), nil
+}
+
+func (g *gate) String() string { return fmt.Sprintf("gate(%d checks)", len(g.specs)) }

@@ -1,0 +1,265 @@
+// Package result defines infergate's result document: the one versioned,
+// self-contained JSON that a run writes and that compare and report read.
+//
+// Field names here are a contract with users' scripts: extend freely, but do
+// not rename. Durations are integer nanoseconds (suffix _ns), sizes bytes.
+package result
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// SchemaVersion is bumped on any incompatible change to the document.
+const SchemaVersion = 1
+
+// Role says which side of the comparison a target is on.
+type Role string
+
+const (
+	RoleProduction Role = "production"
+	RoleCandidate  Role = "candidate"
+	// RoleSingle is the only target of `infergate bench`.
+	RoleSingle Role = "model"
+)
+
+// Verdict is the outcome of a whole run.
+type Verdict string
+
+const (
+	VerdictPass         Verdict = "pass"
+	VerdictFail         Verdict = "fail"
+	VerdictInconclusive Verdict = "inconclusive"
+	// VerdictError means the run itself failed; checks were not judged.
+	VerdictError Verdict = "error"
+	// VerdictNone is a run without checks (infergate bench).
+	VerdictNone Verdict = "none"
+)
+
+// Outcome is the outcome of one check.
+type Outcome string
+
+const (
+	OutcomePass         Outcome = "pass"
+	OutcomeFail         Outcome = "fail"
+	OutcomeInconclusive Outcome = "inconclusive"
+)
+
+// Result is the whole document.
+type Result struct {
+	SchemaVersion int       `json:"schema_version"`
+	Tool          Tool      `json:"tool"`
+	StartedAt     time.Time `json:"started_at"`
+	FinishedAt    time.Time `json:"finished_at"`
+	Config        Config    `json:"config"`
+	Machine       Machine   `json:"machine"`
+	Targets       []Target  `json:"targets"`
+	Checks        []Check   `json:"checks"`
+	Verdict       Verdict   `json:"verdict"`
+	// Error says why the run failed when Verdict is "error".
+	Error string `json:"error,omitempty"`
+	// Interrupted is set when a signal cut the run short; the numbers cover
+	// what was measured until then.
+	Interrupted bool     `json:"interrupted,omitempty"`
+	Warnings    []string `json:"warnings,omitempty"`
+}
+
+// Tool names the program that wrote the document.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Config is the run's configuration as it was used, secrets redacted.
+type Config struct {
+	Command           string `json:"command"` // "run" or "bench"
+	Dataset           string `json:"dataset"`
+	DatasetRows       int64  `json:"dataset_rows"` // rows in the file
+	Rows              int64  `json:"rows,omitempty"`
+	BatchSize         int    `json:"batch_size"`
+	Shuffle           bool   `json:"shuffle,omitempty"`
+	ShuffleSeed       int64  `json:"shuffle_seed,omitempty"`
+	Warmup            string `json:"warmup"`
+	Requests          int64  `json:"requests,omitempty"`
+	Duration          string `json:"duration,omitempty"`
+	Rounds            int    `json:"rounds"`
+	Concurrency       int    `json:"concurrency"`
+	Device            string `json:"device"`
+	IntraThreads      int    `json:"intra_op_threads"`
+	InterThreads      int    `json:"inter_op_threads"`
+	GraphOptimization string `json:"graph_optimization"`
+	// LatencyPercentile is the quantile (0–1) that --max-latency-increase
+	// judges.
+	LatencyPercentile float64 `json:"latency_percentile"`
+	// Thresholds are the checks as the user gave them, e.g.
+	// {"max-latency-increase": "1.15"}.
+	Thresholds map[string]string `json:"thresholds,omitempty"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	Hostname   string `json:"hostname,omitempty"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	CPUModel   string `json:"cpu_model,omitempty"`
+	Cores      int    `json:"cores"`
+	GoVersion  string `json:"go_version"`
+	ORTVersion string `json:"onnxruntime_version,omitempty"`
+	GPU        string `json:"gpu,omitempty"`
+}
+
+// Target is one measured model.
+type Target struct {
+	Role  Role   `json:"role"`
+	Name  string `json:"name"`
+	Kind  string `json:"kind"` // "onnx"
+	Model string `json:"model,omitempty"`
+	// Inputs are the model's declared inputs, e.g. "features float32[-1 64]".
+	Inputs     []string   `json:"inputs,omitempty"`
+	Latency    Latency    `json:"latency"`
+	Throughput Throughput `json:"throughput"`
+	Memory     Memory     `json:"memory"`
+	Errors     Errors     `json:"errors"`
+	Rounds     []Round    `json:"rounds"`
+	// Failed says why the target could not be measured to the end (a model
+	// that would not load, a worker that crashed). Rounds measured before
+	// then are kept.
+	Failed string `json:"failed,omitempty"`
+}
+
+// Latency summarises a latency distribution, in nanoseconds.
+type Latency struct {
+	Count  int64 `json:"count"`
+	MinNS  int64 `json:"min_ns"`
+	MeanNS int64 `json:"mean_ns"`
+	P50NS  int64 `json:"p50_ns"`
+	P90NS  int64 `json:"p90_ns"`
+	P95NS  int64 `json:"p95_ns"`
+	P99NS  int64 `json:"p99_ns"`
+	P999NS int64 `json:"p999_ns"`
+	MaxNS  int64 `json:"max_ns"`
+}
+
+// Throughput is measured over the rounds' busy time, not wall time, so the
+// coordination between rounds does not count against a model.
+type Throughput struct {
+	InferencesPerS float64 `json:"inferences_per_s"`
+	RowsPerS       float64 `json:"rows_per_s"`
+}
+
+// Memory is the model's own worker process's.
+type Memory struct {
+	// LoadRSSBytes is resident memory after the model loaded minus before.
+	LoadRSSBytes int64 `json:"load_rss_bytes"`
+	// PeakRSSBytes is the worker's peak resident set during the measured
+	// pass (VmHWM, reset before the pass).
+	PeakRSSBytes int64 `json:"peak_rss_bytes"`
+}
+
+// Errors counts failed inferences.
+type Errors struct {
+	Total  int64            `json:"total"`
+	ByKind map[string]int64 `json:"by_kind"`
+}
+
+// Round is one block of requests on one target.
+type Round struct {
+	Index int `json:"index"`
+	// Position is 0 when this target ran first in the round, 1 when second.
+	Position  int   `json:"position"`
+	Requests  int64 `json:"requests"`
+	Rows      int64 `json:"rows"`
+	Errors    int64 `json:"errors"`
+	ElapsedNS int64 `json:"elapsed_ns"` // busy time of the block
+	// Histogram is the round's latencies in HdrHistogram's compressed form.
+	Histogram string `json:"histogram"`
+	// PeakRSSBytes is the worker's peak resident set up to the round's end.
+	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
+}
+
+// Check is one judged threshold.
+type Check struct {
+	Name   string `json:"name"`   // the flag, e.g. "max-latency-increase"
+	Metric string `json:"metric"` // e.g. "latency_p95"
+	Unit   string `json:"unit"`   // "ns", "inferences/s", "bytes", "ratio"
+	// Threshold is a ratio for relative checks, or a value in Unit for
+	// absolute budgets and rates.
+	Threshold  float64 `json:"threshold"`
+	Production float64 `json:"production"`
+	Candidate  float64 `json:"candidate"`
+	// Ratio is candidate/production (0 for absolute checks).
+	Ratio float64 `json:"ratio"`
+	// Lower and Upper bound the judged quantity (the ratio, or the value for
+	// absolute checks); equal to it when no interval was computed.
+	Lower   float64 `json:"lower"`
+	Upper   float64 `json:"upper"`
+	Outcome Outcome `json:"outcome"`
+	Method  string  `json:"method,omitempty"`
+	Message string  `json:"message,omitempty"`
+}
+
+// Target returns the target with the given role, or nil.
+func (r *Result) Target(role Role) *Target {
+	for i := range r.Targets {
+		if r.Targets[i].Role == role {
+			return &r.Targets[i]
+		}
+	}
+	return nil
+}
+
+// Histogram merges the target's round histograms.
+func (t *Target) Histogram() (*Histogram, error) {
+	all := NewHistogram()
+	for _, r := range t.Rounds {
+		h, err := DecodeHistogram(r.Histogram)
+		if err != nil {
+			return nil, fmt.Errorf("target %s round %d: %w", t.Name, r.Index, err)
+		}
+		all.Merge(h)
+	}
+	return all, nil
+}
+
+// Write encodes r as indented JSON.
+func Write(w io.Writer, r *Result) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	return nil
+}
+
+// ErrSchema marks a document that is not a result infergate can read.
+var ErrSchema = errors.New("not an infergate result")
+
+// Read decodes and validates a result document.
+func Read(rd io.Reader) (*Result, error) {
+	var r Result
+	dec := json.NewDecoder(rd)
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSchema, err)
+	}
+	if r.SchemaVersion == 0 {
+		return nil, fmt.Errorf("%w: no schema_version", ErrSchema)
+	}
+	if r.SchemaVersion < 0 {
+		return nil, fmt.Errorf("%w: invalid schema_version %d", ErrSchema, r.SchemaVersion)
+	}
+	if r.SchemaVersion > SchemaVersion {
+		return nil, fmt.Errorf("%w: schema_version %d is newer than this infergate reads (%d); upgrade infergate",
+			ErrSchema, r.SchemaVersion, SchemaVersion)
+	}
+	for i := range r.Targets {
+		for _, rd := range r.Targets[i].Rounds {
+			if _, err := DecodeHistogram(rd.Histogram); err != nil {
+				return nil, fmt.Errorf("%w: target %q round %d: %v", ErrSchema, r.Targets[i].Name, rd.Index, err)
+			}
+		}
+	}
+	return &r, nil
+}
