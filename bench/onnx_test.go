@@ -55,7 +55,7 @@ func crashOnBlock() {
 	}
 }
 
-func testConfig(t *testing.T, model, mode string) ONNXConfig {
+func testConfig(t testing.TB, model, mode string) ONNXConfig {
 	t.Helper()
 	lib := ortlib.Require(t)
 	return ONNXConfig{

@@ -27,10 +27,10 @@ type model struct {
 
 // measurement is a validated, ready-to-run measurement.
 type measurement struct {
-	flags  measureFlags
-	plan   bench.Plan
-	fills  []loader.Fill
-	models []model
+	flags   measureFlags
+	plan    bench.Plan
+	fills   []loader.Fill
+	models  []model
 	libPath string
 }
 
@@ -86,7 +86,7 @@ func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf) (*r
 	for _, m := range ms.models {
 		logf("loading %s model %s", m.Role, m.Path)
 		t, err := bench.StartONNX(ctx, bench.ONNXConfig{
-			Name:              string(m.Role),
+			Name:              filepath.Base(m.Path),
 			ModelPath:         m.Path,
 			LibPath:           ms.libPath,
 			Device:            f.Device,
@@ -212,7 +212,7 @@ func cpuModel() string {
 // progress returns a logger for stderr progress lines, or a silent one.
 func progress(e *env, quiet bool) bench.Logf {
 	if quiet {
-		return nil
+		return func(string, ...any) {}
 	}
 	start := time.Now()
 	return func(format string, args ...any) {

@@ -124,6 +124,9 @@ func (f *measureFlags) plan() (bench.Plan, error) {
 	if f.Device != "cpu" {
 		return p, errkind.Input(fmt.Errorf("--device %q: only cpu is supported in this version", f.Device))
 	}
+	if err := checkWritable("json", f.JSONPath); err != nil {
+		return p, err
+	}
 	return p, p.Validate()
 }
 

@@ -38,6 +38,9 @@ func writeReports(e *env, res *result.Result, jsonPath string) error {
 // run never leaves half a result for a later compare to trust.
 func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
@@ -60,5 +63,27 @@ func writeFileAtomic(path string, data []byte) error {
 		os.Remove(name)
 		return err
 	}
+	return nil
+}
+
+// checkWritable fails early, before anything is measured, when an output
+// file could not be written later.
+func checkWritable(flag, path string) error {
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return errkind.Input(fmt.Errorf("--%s %s: %w", flag, path, err))
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return errkind.Input(fmt.Errorf("--%s %s is a directory", flag, path))
+	}
+	f, err := os.CreateTemp(dir, ".infergate-check-*")
+	if err != nil {
+		return errkind.Input(fmt.Errorf("--%s %s: cannot write there: %w", flag, path, err))
+	}
+	f.Close()
+	os.Remove(f.Name())
 	return nil
 }

@@ -101,11 +101,11 @@ Exit codes: 0 pass, 1 regression, 2 bad usage or input, 3 run failed,
 		return errkind.Input(err)
 	})
 	root.AddCommand(newRunCmd(e), newBenchCmd(e), newWorkerCmd(), newVersionCmd(e))
-	// Unknown subcommands and stray arguments are usage errors too.
+	// Stray arguments are usage errors too. (The root keeps cobra's own
+	// check, which reports unknown subcommands.)
 	for _, c := range root.Commands() {
 		wrapArgs(c)
 	}
-	wrapArgs(root)
 	return root
 }
 
@@ -114,9 +114,6 @@ func wrapArgs(c *cobra.Command) {
 	inner := c.Args
 	if inner == nil {
 		inner = cobra.NoArgs
-		if c.HasSubCommands() {
-			inner = cobra.ArbitraryArgs
-		}
 	}
 	c.Args = func(cmd *cobra.Command, args []string) error {
 		return errkind.Input(inner(cmd, args))

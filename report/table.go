@@ -1,0 +1,96 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/infergate/infergate/result"
+)
+
+// NewTable returns a reporter for the terminal: a summary of the run, a
+// metrics table (metric | production | candidate | ratio, or metric |
+// <model> for bench), a checks table, warnings and a one-line verdict.
+func NewTable(r *result.Result) Reporter { return &tableReporter{r: r} }
+
+type tableReporter struct{ r *result.Result }
+
+func (t *tableReporter) Report(w io.Writer) error {
+	if t.r == nil {
+		return fmt.Errorf("report: no result")
+	}
+	v := collect(t.r)
+	// Render into memory and write once: tablewriter drops its writer's
+	// errors, and one Write makes a failing writer fail the report.
+	var b bytes.Buffer
+	if err := renderText(&b, v); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("report: write: %w", err)
+	}
+	return nil
+}
+
+func renderText(b *bytes.Buffer, v view) error {
+	lines := func(ls []string) {
+		for _, l := range ls {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	lines([]string{v.title})
+	lines(v.meta)
+	lines(v.targets)
+	lines(v.notices)
+
+	if len(v.metrics.header) > 0 {
+		b.WriteByte('\n')
+		if err := renderTable(b, v.metrics); err != nil {
+			return err
+		}
+	}
+	if len(v.checks.header) > 0 {
+		b.WriteString("\nchecks\n")
+		if err := renderTable(b, v.checks); err != nil {
+			return err
+		}
+		for _, n := range v.notes {
+			b.WriteString("  " + n + "\n")
+		}
+	}
+	b.WriteByte('\n')
+	for _, w := range v.warnings {
+		b.WriteString("warning: " + strings.TrimSpace(w) + "\n")
+	}
+	lines([]string{v.verdict})
+	return nil
+}
+
+func renderTable(b *bytes.Buffer, t table) error {
+	align := make(tw.Alignment, len(t.numeric))
+	for i, num := range t.numeric {
+		align[i] = tw.AlignLeft
+		if num {
+			align[i] = tw.AlignRight
+		}
+	}
+	tbl := tablewriter.NewTable(b,
+		// Headers as written ("p99.9", model names), not upper-cased with
+		// dots turned into spaces.
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithRowAlignmentConfig(tw.CellAlignment{Global: tw.AlignLeft, PerColumn: align}),
+	)
+	tbl.Header(t.header)
+	for _, row := range t.rows {
+		if err := tbl.Append(row); err != nil {
+			return err
+		}
+	}
+	return tbl.Render()
+}

@@ -1,0 +1,493 @@
+package report
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/infergate/infergate/compare"
+	"github.com/infergate/infergate/report/human"
+	"github.com/infergate/infergate/result"
+)
+
+// view is everything a human-readable report shows, formatted once from the
+// document. Collection lives here so that every human format (the terminal
+// table now; Markdown and HTML for pull-request comments later) shows the
+// same numbers with the same wording, and only layout differs.
+type view struct {
+	title    string
+	meta     []string // run, machine and configuration lines
+	targets  []string // one line per target: role, name, model
+	notices  []string // interrupted, run error, failed targets: read before the numbers
+	metrics  table
+	checks   table    // empty when the run had no checks
+	notes    []string // messages of the checks that did not pass
+	warnings []string // the document's warnings
+	verdict  string   // the final line
+}
+
+// table is a header and rows of already formatted cells.
+type table struct {
+	header []string
+	rows   [][]string
+	// numeric marks columns to right-align so digits line up.
+	numeric []bool
+}
+
+const dash = "–" // a value that does not exist or cannot be computed
+
+func collect(r *result.Result) view {
+	v := view{}
+	prod, cand := r.Target(result.RoleProduction), r.Target(result.RoleCandidate)
+	pair := prod != nil && cand != nil
+
+	// The columns: production then candidate for a pair, else every target
+	// in document order (one for bench).
+	var cols []*result.Target
+	if pair {
+		cols = []*result.Target{prod, cand}
+	} else {
+		for i := range r.Targets {
+			cols = append(cols, &r.Targets[i])
+		}
+	}
+
+	v.title = title(r, pair, cols)
+	v.meta = metaLines(r, cols)
+	for _, t := range cols {
+		line := fmt.Sprintf("%s: %s", t.Role, nameOf(t))
+		if t.Model != "" && t.Model != t.Name {
+			line += " (" + t.Model + ")"
+		}
+		v.targets = append(v.targets, line)
+	}
+
+	if r.Interrupted {
+		v.notices = append(v.notices, "INTERRUPTED: a signal cut the run short; the numbers cover only what was measured until then.")
+	}
+	if r.Error != "" {
+		v.notices = append(v.notices, "ERROR: the run failed: "+r.Error)
+	}
+	for _, t := range cols {
+		// The run error usually quotes the failure; say it once.
+		if t.Failed != "" && !strings.Contains(r.Error, t.Failed) {
+			v.notices = append(v.notices, fmt.Sprintf("FAILED: %s %s: %s", t.Role, nameOf(t), t.Failed))
+		}
+	}
+	if len(cols) == 0 {
+		v.notices = append(v.notices, "No model was measured.")
+	}
+
+	if len(cols) > 0 {
+		v.metrics = metricsTable(cols, pair)
+	}
+	v.checks, v.notes = checksTable(r.Checks, cols, pair)
+	v.warnings = r.Warnings
+	v.verdict = verdictLine(r)
+	return v
+}
+
+func nameOf(t *result.Target) string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return string(t.Role)
+}
+
+func title(r *result.Result, pair bool, cols []*result.Target) string {
+	cmd := r.Config.Command
+	if cmd == "" {
+		cmd = "bench"
+		if pair {
+			cmd = "run"
+		}
+	}
+	switch {
+	case pair:
+		return fmt.Sprintf("infergate %s: %s (candidate) vs %s (production)", cmd, nameOf(cols[1]), nameOf(cols[0]))
+	case len(cols) == 1:
+		return fmt.Sprintf("infergate %s: %s", cmd, nameOf(cols[0]))
+	default:
+		return "infergate " + cmd
+	}
+}
+
+// metaLines summarise the run, the machine and the configuration, each as
+// one line of "·"-separated parts, leaving out what the document lacks.
+func metaLines(r *result.Result, cols []*result.Target) []string {
+	var lines []string
+	join := func(label string, parts ...string) {
+		parts = slices.DeleteFunc(parts, func(s string) bool { return s == "" })
+		if len(parts) > 0 {
+			lines = append(lines, label+strings.Join(parts, " · "))
+		}
+	}
+
+	var run []string
+	if r.Tool.Name != "" {
+		run = append(run, strings.TrimSpace(r.Tool.Name+" "+r.Tool.Version))
+	}
+	if !r.StartedAt.IsZero() {
+		run = append(run, "started "+r.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
+		if r.FinishedAt.After(r.StartedAt) {
+			run = append(run, "took "+r.FinishedAt.Sub(r.StartedAt).Round(time.Second).String())
+		}
+	}
+	join("run: ", run...)
+
+	m := r.Machine
+	var osArch string
+	if m.OS != "" || m.Arch != "" {
+		osArch = strings.Trim(m.OS+"/"+m.Arch, "/")
+	}
+	cores := ""
+	if m.Cores > 0 {
+		cores = fmt.Sprintf("%d cores", m.Cores)
+	}
+	ort := ""
+	if m.ORTVersion != "" {
+		ort = "onnxruntime " + m.ORTVersion
+	}
+	gpu := ""
+	if m.GPU != "" {
+		gpu = "GPU " + m.GPU
+	}
+	join("machine: ", osArch, m.CPUModel, cores, ort, gpu)
+
+	c := r.Config
+	dataset := c.Dataset
+	if dataset != "" {
+		switch {
+		case c.Rows > 0 && c.DatasetRows > 0 && c.Rows != c.DatasetRows:
+			dataset += fmt.Sprintf(" (%s of %s rows)", human.Count(c.Rows), human.Count(c.DatasetRows))
+		case c.DatasetRows > 0:
+			dataset += fmt.Sprintf(" (%s rows)", human.Count(c.DatasetRows))
+		}
+	}
+	join("dataset: ", dataset)
+	var cfg []string
+	if c.BatchSize > 0 {
+		cfg = append(cfg, fmt.Sprintf("batch %d", c.BatchSize))
+	}
+	if c.Rounds > 0 {
+		cfg = append(cfg, plural(int64(c.Rounds), "round"))
+	}
+	cfg = append(cfg, requestsPerTarget(cols))
+	if c.Duration != "" {
+		cfg = append(cfg, "duration "+c.Duration)
+	}
+	if c.Concurrency > 0 {
+		cfg = append(cfg, fmt.Sprintf("concurrency %d", c.Concurrency))
+	}
+	if c.Warmup != "" {
+		cfg = append(cfg, "warmup "+c.Warmup)
+	}
+	if c.Shuffle {
+		cfg = append(cfg, fmt.Sprintf("shuffled (seed %d)", c.ShuffleSeed))
+	}
+	if c.Device != "" {
+		cfg = append(cfg, "device "+c.Device)
+	}
+	join("plan: ", cfg...)
+	return lines
+}
+
+// requestsPerTarget is the measured number of requests (successful and
+// failed), which is what the numbers rest on, whatever was configured.
+func requestsPerTarget(cols []*result.Target) string {
+	if len(cols) == 0 {
+		return ""
+	}
+	n := requests(cols[0])
+	for _, t := range cols[1:] {
+		if requests(t) != n {
+			var parts []string
+			for _, t := range cols {
+				parts = append(parts, fmt.Sprintf("%s %s", t.Role, human.Count(requests(t))))
+			}
+			return "requests: " + strings.Join(parts, ", ")
+		}
+	}
+	if len(cols) == 1 {
+		return plural(n, "request")
+	}
+	return plural(n, "request") + " per target"
+}
+
+func requests(t *result.Target) int64 { return t.Latency.Count + t.Errors.Total }
+
+func plural(n int64, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return human.Count(n) + " " + word + "s"
+}
+
+// metricsTable is metric | production | candidate | ratio for a pair, or
+// metric | <name>... otherwise.
+func metricsTable(cols []*result.Target, pair bool) table {
+	t := table{header: []string{"metric"}, numeric: []bool{false}}
+	for _, c := range cols {
+		h := string(c.Role)
+		if !pair {
+			h = nameOf(c)
+		}
+		t.header = append(t.header, h)
+		t.numeric = append(t.numeric, true)
+	}
+	if pair {
+		t.header = append(t.header, "ratio")
+		t.numeric = append(t.numeric, true)
+	}
+
+	// row adds a metric. value formats one target's number; ratioOf gives
+	// the number ratios are taken of (nil: no ratio for this metric).
+	row := func(name string, value func(*result.Target) string, ratioOf func(*result.Target) float64) {
+		cells := []string{name}
+		for _, c := range cols {
+			cells = append(cells, value(c))
+		}
+		if pair {
+			cell := ""
+			if ratioOf != nil {
+				cell = dash
+				if p, c := ratioOf(cols[0]), ratioOf(cols[1]); p > 0 && c > 0 {
+					cell = human.Ratio(c / p)
+				}
+			}
+			cells = append(cells, cell)
+		}
+		t.rows = append(t.rows, cells)
+	}
+
+	latency := func(name string, get func(result.Latency) int64) {
+		row("latency "+name, func(t *result.Target) string {
+			if t.Latency.Count == 0 {
+				return dash
+			}
+			return human.Duration(time.Duration(get(t.Latency)))
+		}, func(t *result.Target) float64 {
+			if t.Latency.Count == 0 {
+				return 0
+			}
+			return float64(get(t.Latency))
+		})
+	}
+	latency("p50", func(l result.Latency) int64 { return l.P50NS })
+	latency("p90", func(l result.Latency) int64 { return l.P90NS })
+	latency("p95", func(l result.Latency) int64 { return l.P95NS })
+	latency("p99", func(l result.Latency) int64 { return l.P99NS })
+	latency("p99.9", func(l result.Latency) int64 { return l.P999NS })
+	latency("max", func(l result.Latency) int64 { return l.MaxNS })
+	latency("mean", func(l result.Latency) int64 { return l.MeanNS })
+
+	row("requests", func(t *result.Target) string { return human.Count(requests(t)) }, nil)
+	rate := func(get func(*result.Target) float64) func(*result.Target) string {
+		return func(t *result.Target) string {
+			if requests(t) == 0 {
+				return dash
+			}
+			return human.Rate(get(t))
+		}
+	}
+	// A target without requests shows "–", so it gets no ratio either.
+	inf := func(t *result.Target) float64 { return float64(min(requests(t), 1)) * t.Throughput.InferencesPerS }
+	rows := func(t *result.Target) float64 { return float64(min(requests(t), 1)) * t.Throughput.RowsPerS }
+	row("inferences/s", rate(inf), inf)
+	row("rows/s", rate(rows), rows)
+
+	// Both zero means memory was not measured (no VmHWM on this OS, or a
+	// remote endpoint); a zero peak alone means the same for the peak.
+	unmeasured := func(t *result.Target) bool { return t.Memory.LoadRSSBytes == 0 && t.Memory.PeakRSSBytes == 0 }
+	row("load RSS", func(t *result.Target) string {
+		if unmeasured(t) {
+			return "n/a"
+		}
+		return human.Bytes(t.Memory.LoadRSSBytes)
+	}, func(t *result.Target) float64 { return float64(t.Memory.LoadRSSBytes) })
+	row("peak RSS", func(t *result.Target) string {
+		if t.Memory.PeakRSSBytes == 0 {
+			return "n/a"
+		}
+		return human.Bytes(t.Memory.PeakRSSBytes)
+	}, func(t *result.Target) float64 { return float64(t.Memory.PeakRSSBytes) })
+
+	row("errors", func(t *result.Target) string {
+		n := requests(t)
+		if n == 0 {
+			return human.Count(t.Errors.Total)
+		}
+		return fmt.Sprintf("%s (%s)", human.Count(t.Errors.Total), human.Percent(float64(t.Errors.Total)/float64(n)))
+	}, nil)
+	var kinds []string
+	for _, c := range cols {
+		for k := range c.Errors.ByKind {
+			if !slices.Contains(kinds, k) {
+				kinds = append(kinds, k)
+			}
+		}
+	}
+	slices.Sort(kinds) // map order is random; reports must be reproducible
+	for _, k := range kinds {
+		row("errors: "+k, func(t *result.Target) string { return human.Count(t.Errors.ByKind[k]) }, nil)
+	}
+	return t
+}
+
+// checksTable is check | threshold | production | candidate | ratio |
+// outcome for a pair, or check | threshold | <name> | outcome otherwise.
+func checksTable(checks []result.Check, cols []*result.Target, pair bool) (table, []string) {
+	if len(checks) == 0 {
+		return table{}, nil
+	}
+	t := table{header: []string{"check", "threshold"}, numeric: []bool{false, true}}
+	if pair {
+		t.header = append(t.header, "production", "candidate", "ratio")
+		t.numeric = append(t.numeric, true, true, true)
+	} else {
+		h := "value"
+		if len(cols) == 1 {
+			h = nameOf(cols[0])
+		}
+		t.header = append(t.header, h)
+		t.numeric = append(t.numeric, true)
+	}
+	t.header = append(t.header, "outcome")
+	t.numeric = append(t.numeric, false)
+
+	var notes []string
+	for _, c := range checks {
+		kind, known := compare.KindOf(c.Name)
+		ratio, thrRatio := "", human.Ratio(c.Threshold)
+		if kind.IsRatio() {
+			ratio = dash
+			if c.Ratio != 0 {
+				// Extra decimals where 2 would print a failing 1.1512
+				// as the threshold 1.15 itself.
+				ratio, thrRatio = human.RatioVs(c.Ratio, c.Threshold)
+			}
+		}
+		cells := []string{c.Name, formatThreshold(c, kind, known, thrRatio)}
+		if pair {
+			cells = append(cells, checkValue(c.Unit, c.Production), checkValue(c.Unit, c.Candidate), ratio)
+		} else {
+			cells = append(cells, checkValue(c.Unit, c.Candidate))
+		}
+		cells = append(cells, strings.ToUpper(string(c.Outcome)))
+		t.rows = append(t.rows, cells)
+		if c.Outcome != result.OutcomePass && c.Message != "" {
+			notes = append(notes, c.Name+": "+c.Message)
+		}
+	}
+	return t, notes
+}
+
+// formatThreshold prints "≤ 1.15×", "≥ 0.95×", "≤ 1.00%" or "≤ 50ms";
+// ratio is the threshold already formatted as a ratio.
+func formatThreshold(c result.Check, kind compare.SpecKind, known bool, ratio string) string {
+	if !known {
+		return fmt.Sprintf("%g %s", c.Threshold, c.Unit)
+	}
+	switch kind {
+	case compare.RatioAtMost:
+		return "≤ " + ratio
+	case compare.RatioAtLeast:
+		return "≥ " + ratio
+	case compare.RateAtMost:
+		return "≤ " + human.Percent(c.Threshold)
+	default:
+		if c.Unit == compare.UnitNS {
+			// As the user typed it: "50ms", not "50.0ms".
+			return "≤ " + time.Duration(c.Threshold).String()
+		}
+		return "≤ " + checkValue(c.Unit, c.Threshold)
+	}
+}
+
+// checkValue prints a check's measured value in its unit; zero latency,
+// memory or throughput means not measured.
+func checkValue(unit string, v float64) string {
+	switch unit {
+	case compare.UnitRatio:
+		return human.Percent(v)
+	}
+	if v == 0 {
+		return dash
+	}
+	switch unit {
+	case compare.UnitNS:
+		return human.Duration(time.Duration(v))
+	case compare.UnitBytes:
+		return human.Bytes(int64(v))
+	case compare.UnitInferencesS:
+		return human.Rate(v) + "/s"
+	default:
+		return fmt.Sprintf("%g", v)
+	}
+}
+
+// verdictLine is the last line, the one a CI log is read for, e.g.
+// "verdict: FAIL (1 of 2 checks failed: max-latency-increase)".
+func verdictLine(r *result.Result) string {
+	var failed, inconclusive []string
+	for _, c := range r.Checks {
+		switch c.Outcome {
+		case result.OutcomeFail:
+			failed = append(failed, c.Name)
+		case result.OutcomeInconclusive:
+			inconclusive = append(inconclusive, c.Name)
+		}
+	}
+	n := len(r.Checks)
+	checks := "checks"
+	if n == 1 {
+		checks = "check"
+	}
+	var word string
+	var details []string
+	switch r.Verdict {
+	// The counts only where the checks back the verdict: an interrupted run
+	// is "inconclusive" without having judged any check.
+	case result.VerdictPass:
+		word = "PASS"
+		if n > 0 {
+			details = append(details, fmt.Sprintf("%d of %d %s passed", n, n, checks))
+		}
+	case result.VerdictFail:
+		word = "FAIL"
+		if len(failed) > 0 {
+			details = append(details, fmt.Sprintf("%d of %d %s failed: %s", len(failed), n, checks, strings.Join(failed, ", ")))
+		}
+		if len(inconclusive) > 0 {
+			details = append(details, fmt.Sprintf("%d inconclusive: %s", len(inconclusive), strings.Join(inconclusive, ", ")))
+		}
+	case result.VerdictInconclusive:
+		word = "INCONCLUSIVE"
+		if len(inconclusive) > 0 {
+			details = append(details, fmt.Sprintf("%d of %d %s inconclusive: %s", len(inconclusive), n, checks, strings.Join(inconclusive, ", ")))
+		}
+	case result.VerdictError:
+		word = "ERROR"
+		why := r.Error
+		if why == "" {
+			why = "a target failed"
+		}
+		details = append(details, why, "no checks were judged")
+	case result.VerdictNone:
+		word = "none"
+		details = append(details, "no checks requested")
+	case "":
+		word = "not judged"
+	default:
+		word = strings.ToUpper(string(r.Verdict))
+	}
+	if r.Interrupted {
+		details = append(details, "run interrupted")
+	}
+	line := "verdict: " + word
+	if len(details) > 0 {
+		line += " (" + strings.Join(details, "; ") + ")"
+	}
+	return line
+}
