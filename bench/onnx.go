@@ -110,14 +110,15 @@ func StartONNX(ctx context.Context, cfg ONNXConfig) (Target, error) {
 	}()
 
 	var reply loadReply
-	if err := t.call(ctx, wireRequest{Load: &loadRequest{
+	load := wireRequest{Load: &loadRequest{
 		LibPath:           cfg.LibPath,
 		ModelPath:         cfg.ModelPath,
 		Device:            cfg.Device,
 		IntraOpThreads:    cfg.IntraOpThreads,
 		InterOpThreads:    cfg.InterOpThreads,
 		GraphOptimization: cfg.GraphOptimization,
-	}}, &reply); err != nil {
+	}}
+	if err := t.call(ctx, func(enc *gob.Encoder) error { return enc.Encode(load) }, &reply); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -169,19 +170,35 @@ func checkReadable(what, path string) error {
 func (t *onnxTarget) Info() TargetInfo { return t.info }
 
 func (t *onnxTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
-	batches, err := toWireBatches(blk.Batches)
-	if err != nil {
-		return BlockResult{}, errkind.Input(err)
+	// Views of the tensors' memory, made before anything is sent, so a bad
+	// batch cannot leave the worker waiting mid-block.
+	wbs := make([]wireBatch, len(blk.Batches))
+	for i, b := range blk.Batches {
+		wb, err := toWireBatch(b)
+		if err != nil {
+			return BlockResult{}, errkind.Input(err)
+		}
+		wbs[i] = wb
 	}
 	var reply blockReply
-	err = t.call(ctx, wireRequest{Block: &blockRequest{
-		Batches:     batches,
-		Requests:    blk.Requests,
-		Duration:    blk.Duration,
-		Concurrency: blk.Concurrency,
-		Record:      blk.Record,
-		ResetPeak:   blk.ResetPeak,
-	}}, &reply)
+	err := t.call(ctx, func(enc *gob.Encoder) error {
+		if err := enc.Encode(wireRequest{Block: &blockRequest{
+			NumBatches:  len(wbs),
+			Requests:    blk.Requests,
+			Duration:    blk.Duration,
+			Concurrency: blk.Concurrency,
+			Record:      blk.Record,
+			ResetPeak:   blk.ResetPeak,
+		}}); err != nil {
+			return err
+		}
+		for i := range wbs {
+			if err := enc.Encode(wireRequest{Batch: &wbs[i]}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, &reply)
 	if err != nil {
 		return BlockResult{}, err
 	}
@@ -210,10 +227,10 @@ func (t *onnxTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
 // call sends one request and waits for its reply, the worker's exit, or
 // the context, whichever comes first. On cancellation the worker is
 // killed: a block in flight cannot be stopped any other way.
-func (t *onnxTarget) call(ctx context.Context, req wireRequest, reply any) error {
+func (t *onnxTarget) call(ctx context.Context, send func(*gob.Encoder) error, reply any) error {
 	errc := make(chan error, 1)
 	go func() {
-		if err := t.enc.Encode(req); err != nil {
+		if err := send(t.enc); err != nil {
 			errc <- err
 			return
 		}

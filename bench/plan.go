@@ -27,7 +27,7 @@ type Plan struct {
 }
 
 // DefaultBlockBytes bounds what one block carries to a worker.
-const DefaultBlockBytes = 64 << 20
+const DefaultBlockBytes = 32 << 20
 
 // Amount is a count of requests or a duration; exactly one is set.
 type Amount struct {

@@ -12,9 +12,12 @@ import (
 // as file descriptors 3 (requests) and 4 (replies), so that anything a native
 // library prints on stdout or stderr cannot corrupt the stream.
 
+// A block travels as a blockRequest followed by its batches, one message
+// each, so neither side ever holds a whole block's encoding in memory.
 type wireRequest struct {
 	Load  *loadRequest
 	Block *blockRequest
+	Batch *wireBatch
 }
 
 type loadRequest struct {
@@ -35,7 +38,7 @@ type loadReply struct {
 }
 
 type blockRequest struct {
-	Batches     []wireBatch
+	NumBatches  int
 	Requests    int64
 	Duration    time.Duration
 	Concurrency int
@@ -116,18 +119,14 @@ func sliceBytes[T any](s []T) []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*int(unsafe.Sizeof(zero)))
 }
 
-func toWireBatches(bs []BlockBatch) ([]wireBatch, error) {
-	out := make([]wireBatch, len(bs))
-	for i, b := range bs {
-		out[i].Rows = b.Rows
-		out[i].Tensors = make([]wireTensor, len(b.Tensors))
-		for j, t := range b.Tensors {
-			wt, err := toWireTensor(t)
-			if err != nil {
-				return nil, err
-			}
-			out[i].Tensors[j] = wt
+func toWireBatch(b BlockBatch) (wireBatch, error) {
+	out := wireBatch{Rows: b.Rows, Tensors: make([]wireTensor, len(b.Tensors))}
+	for j, t := range b.Tensors {
+		wt, err := toWireTensor(t)
+		if err != nil {
+			return wireBatch{}, err
 		}
+		out.Tensors[j] = wt
 	}
 	return out, nil
 }

@@ -41,7 +41,11 @@ func ServeWorker(requests io.Reader, replies io.Writer) error {
 		case req.Load != nil:
 			reply = w.load(req.Load)
 		case req.Block != nil:
-			reply = w.runBlock(req.Block)
+			batches, err := readBatches(dec, req.Block.NumBatches)
+			if err != nil {
+				return err
+			}
+			reply = w.runBlock(req.Block, batches)
 		default:
 			return errors.New("worker: empty request")
 		}
@@ -275,22 +279,38 @@ func newORTScalar(t wireTensor) (ort.Value, error) {
 	return nil, fmt.Errorf("0-d inputs of type %s are not supported", t.DType)
 }
 
-func (w *worker) runBlock(req *blockRequest) (reply blockReply) {
+// readBatches reads the n batch messages that follow a block request.
+func readBatches(dec *gob.Decoder, n int) ([]wireBatch, error) {
+	out := make([]wireBatch, 0, n)
+	for range n {
+		var req wireRequest
+		if err := dec.Decode(&req); err != nil {
+			return nil, fmt.Errorf("worker: read batch: %w", err)
+		}
+		if req.Batch == nil {
+			return nil, errors.New("worker: expected a batch")
+		}
+		out = append(out, *req.Batch)
+	}
+	return out, nil
+}
+
+func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply) {
 	if w.session == nil {
 		reply.Err = &wireError{Message: "worker: no model loaded"}
 		return reply
 	}
-	if len(req.Batches) == 0 {
+	if len(wbs) == 0 {
 		reply.Err = &wireError{Message: "worker: block without batches"}
 		return reply
 	}
-	batches := make([]ortBatch, 0, len(req.Batches))
+	batches := make([]ortBatch, 0, len(wbs))
 	defer func() {
 		for i := range batches {
 			batches[i].destroy()
 		}
 	}()
-	for _, wb := range req.Batches {
+	for _, wb := range wbs {
 		b, err := newORTBatch(wb)
 		if err != nil {
 			reply.Err = inputErr("%v", err)

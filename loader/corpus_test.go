@@ -183,3 +183,21 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+func TestPlausibleArrowSchema(t *testing.T) {
+	// Every schema arrow itself stores must pass, or fixed-size lists
+	// would silently degrade to lists.
+	ds := openChecked(t, mixedFile(t, 2))
+	found := false
+	for _, kv := range ds.pf.MetaData().KeyValueMetadata() {
+		if kv.Key == arrowSchemaKey {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("stored arrow schema was rejected")
+	}
+	if plausibleArrowSchema("") || plausibleArrowSchema("!!!") || plausibleArrowSchema("/////////w==") {
+		t.Error("garbage accepted")
+	}
+}

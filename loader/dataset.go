@@ -117,6 +117,13 @@ func Open(path string, opts ReadOptions) (ds *Dataset, err error) {
 		return nil, d.corrupt(err)
 	}
 	d.pf = pf
+	// See arrowschema.go: a corrupt stored arrow schema can crash arrow-go
+	// beyond recover(), so an implausible one is hidden from pqarrow.
+	for _, kv := range pf.MetaData().KeyValueMetadata() {
+		if kv != nil && kv.Key == arrowSchemaKey && (kv.Value == nil || !plausibleArrowSchema(*kv.Value)) {
+			kv.Key = arrowSchemaKey + ".ignored"
+		}
+	}
 
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, mem)
 	if err != nil {

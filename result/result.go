@@ -65,6 +65,9 @@ type Result struct {
 	// what was measured until then.
 	Interrupted bool     `json:"interrupted,omitempty"`
 	Warnings    []string `json:"warnings,omitempty"`
+	// ToolPeakRSSBytes is the peak resident set of the infergate process
+	// that coordinated the run (the models' workers not included).
+	ToolPeakRSSBytes int64 `json:"tool_peak_rss_bytes,omitempty"`
 }
 
 // Tool names the program that wrote the document.

@@ -137,6 +137,7 @@ func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf) (*r
 
 	m, merr := bench.Measure(ctx, targets, src, ms.plan, logf)
 	res.FinishedAt = time.Now().UTC()
+	res.ToolPeakRSSBytes = selfPeakRSS()
 	if m == nil {
 		return nil, merr
 	}
@@ -227,4 +228,21 @@ func runFailure(err error) error {
 		return err
 	}
 	return errkind.Run(err)
+}
+
+// selfPeakRSS is this process's peak resident set (VmHWM), 0 if unknown.
+func selfPeakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kb); err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
 }
