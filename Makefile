@@ -27,6 +27,8 @@ vet:
 
 test: ort vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	@echo "== gate decisions on real models (runs alone: it measures latency)"
+	INFERGATE_GATE_E2E=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '^TestGateDecisions$$' -v ./cmd/infergate
 
 # Runs the bundled example: production against a candidate about 20% slower.
 # The gate catches the regression (infergate exits 1); the demo itself then

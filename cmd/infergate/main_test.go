@@ -242,3 +242,32 @@ func TestInterruptWritesPartialResult(t *testing.T) {
 		t.Errorf("report does not say it was interrupted:\n%s", r.stdout)
 	}
 }
+
+// TestCorruptCorpusDatasets feeds every file of the real-world corpus's
+// bad_data folder (and the file arrow-go panics on) to `infergate run`:
+// each must end in one clear line and exit 2, never a panic.
+func TestCorruptCorpusDatasets(t *testing.T) {
+	ortlib.Require(t)
+	corpus := filepath.Join("..", "..", "..", "shared", "parquet-testing")
+	bad, _ := filepath.Glob(filepath.Join(corpus, "bad_data", "*.parquet"))
+	if len(bad) == 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no corpus under %s", corpus)
+		}
+		t.Skipf("no corpus under %s", corpus)
+	}
+	files := append(bad, filepath.Join(corpus, "data", "unknown-logical-type.parquet"))
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := runCLI(t, context.Background(), "1", "run", "--candidate", td("mlp_same.onnx"),
+				"--production", td("mlp_base.onnx"), "--dataset", f, "--requests", "10", "--rounds", "2", "--quiet")
+			if r.code != ExitBadInput {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", r.code, ExitBadInput, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if len(lines) != 1 || strings.Contains(r.stderr, "panic") || strings.Contains(r.stderr, "goroutine") {
+				t.Errorf("want one clear line, got:\n%s", r.stderr)
+			}
+		})
+	}
+}
