@@ -9,7 +9,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 # Unit and end-to-end tests; CI allows 90 minutes, this takes a few.
 TEST_TIMEOUT ?= 15m
 
-.PHONY: all build ort test vet demo gen fuzz bench-overhead bench-loader clean
+.PHONY: all build ort test vet demo gen fuzz bench-overhead bench-loader eval-gate clean
 
 all: build
 
@@ -56,6 +56,13 @@ bench-overhead: ort build
 
 bench-loader: build
 	bash scripts/bench-loader.sh
+
+# How right is the gate? Judges model pairs of known cost ratio many times,
+# with and without a bursty noisy neighbour, and writes docs/eval-gate.md.
+# Takes about 40 minutes with the defaults; EVAL_ARGS="-runs 5 -quiet-runs 2"
+# for a quick look.
+eval-gate: ort build
+	$(GO) run ./scripts/evalgate $(EVAL_ARGS)
 
 clean:
 	rm -rf bin out

@@ -11,14 +11,28 @@ import (
 )
 
 // Plan is the shape of a measurement, identical for every target.
+//
+// A fixed plan (Measure set) runs Rounds rounds and looks once, at the end.
+// A sequential plan (Measure zero) runs rounds of about RoundTime per target
+// within MaxDuration, and looks after MinRounds rounds and at each doubling
+// after that, so a clear case stops early and a close one gets more data.
 type Plan struct {
 	Warmup Amount
 	// Measure is the measured pass per target: a number of requests, or a
-	// duration that both targets share (each gets about half).
+	// duration that both targets share (each gets about half). Zero means
+	// a sequential plan.
 	Measure Amount
-	// Rounds splits the measured pass; each round runs one block on each
-	// target, alternating which goes first.
+	// Rounds splits a fixed measured pass; each round runs one block on
+	// each target, alternating which goes first.
 	Rounds int
+	// MinRounds is the first look of a sequential plan.
+	MinRounds int
+	// MaxDuration caps the measured time of all targets together in a
+	// sequential plan.
+	MaxDuration time.Duration
+	// RoundTime is the time one target's block of a sequential round aims
+	// for.
+	RoundTime time.Duration
 	// Concurrency is the number of calls in flight at once (closed loop).
 	Concurrency int
 	// BlockBytes caps the input data sent for one block; when a round needs
@@ -29,25 +43,37 @@ type Plan struct {
 // DefaultBlockBytes bounds what one block carries to a worker.
 const DefaultBlockBytes = 32 << 20
 
-// Amount is a count of requests or a duration; exactly one is set.
+// Amount is a count of requests or a duration; at most one is set. For a
+// warmup, Auto asks to warm until latency stops drifting.
 type Amount struct {
 	Requests int64
 	Duration time.Duration
+	Auto     bool
 }
 
 func (a Amount) String() string {
-	if a.Duration > 0 {
+	switch {
+	case a.Auto:
+		return "auto"
+	case a.Duration > 0:
 		return a.Duration.String()
 	}
 	return strconv.FormatInt(a.Requests, 10)
 }
 
 // IsZero reports whether nothing is asked for.
-func (a Amount) IsZero() bool { return a.Requests == 0 && a.Duration == 0 }
+func (a Amount) IsZero() bool { return a.Requests == 0 && a.Duration == 0 && !a.Auto }
 
-// ParseAmount reads "200" (requests) or "5s" (a duration).
+// Sequential reports whether the plan looks repeatedly within a budget.
+func (p Plan) Sequential() bool { return p.Measure.IsZero() }
+
+// ParseAmount reads "200" (requests) or "5s" (a duration); for the warmup
+// also "auto".
 func ParseAmount(flag, s string) (Amount, error) {
 	s = strings.TrimSpace(s)
+	if s == "auto" && flag == "warmup" {
+		return Amount{Auto: true}, nil
+	}
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		if n < 0 {
 			return Amount{}, errkind.Input(fmt.Errorf("--%s %s: must not be negative", flag, s))
@@ -67,13 +93,20 @@ func ParseAmount(flag, s string) (Amount, error) {
 // Validate checks the plan before anything runs.
 func (p Plan) Validate() error {
 	var errs []error
-	if p.Measure.IsZero() {
-		errs = append(errs, errors.New("the measured pass is empty: give --requests N or --duration D"))
-	}
 	if p.Measure.Requests > 0 && p.Measure.Duration > 0 {
 		errs = append(errs, errors.New("give --requests or --duration, not both"))
 	}
-	if p.Rounds < 1 {
+	if p.Sequential() {
+		if p.MinRounds < 2 {
+			errs = append(errs, fmt.Errorf("--min-rounds %d: need at least 2", p.MinRounds))
+		}
+		if p.MaxDuration <= 0 {
+			errs = append(errs, fmt.Errorf("--max-duration %v: must be positive", p.MaxDuration))
+		}
+		if p.RoundTime <= 0 {
+			errs = append(errs, fmt.Errorf("round time %v: must be positive", p.RoundTime))
+		}
+	} else if p.Rounds < 1 {
 		errs = append(errs, fmt.Errorf("--rounds %d: need at least 1", p.Rounds))
 	}
 	if p.Concurrency < 1 {

@@ -47,112 +47,300 @@ type TargetMeasurement struct {
 	Failed error
 }
 
-// Measure runs the plan: warmup on every target, then Rounds rounds in
-// which each target runs the same block of batches, the order alternating
-// between rounds (A B, B A, …) so that drift of the machine lands on both.
-// The targets never run at the same time.
+// LookFunc judges the measurement so far, at planned look number look of
+// looks (1-based); returning stop ends the measured pass.
+type LookFunc func(m *Measurement, look, looks int) (stop bool, err error)
+
+// Hooks let the caller follow a measurement: progress lines and looks.
+type Hooks struct {
+	Logf Logf
+	Look LookFunc
+}
+
+// Measure runs the plan: warmup on every target, then rounds in which each
+// target runs the same block of batches, the order alternating between
+// rounds (A B, B A, …) so that drift of the machine lands on both. The
+// targets never run at the same time.
+//
+// A fixed plan runs all its rounds and looks once at the end. A sequential
+// plan looks after MinRounds rounds and at each doubling, within
+// MaxDuration, and stops as soon as a look says so.
 //
 // On cancellation it returns what was measured so far with Interrupted set
 // and no error. When a target fails, the measurement so far is returned
 // together with the error.
-func Measure(ctx context.Context, targets []Target, src BatchSource, plan Plan, logf Logf) (*Measurement, error) {
+func Measure(ctx context.Context, targets []Target, src BatchSource, plan Plan, hooks Hooks) (*Measurement, error) {
 	if err := plan.Validate(); err != nil {
 		return nil, err
 	}
 	if len(targets) == 0 {
 		return nil, errors.New("bench: no targets")
 	}
-	if logf == nil {
-		logf = func(string, ...any) {}
+	if hooks.Logf == nil {
+		hooks.Logf = func(string, ...any) {}
 	}
 	if plan.BlockBytes <= 0 {
 		plan.BlockBytes = DefaultBlockBytes
 	}
-	m := &Measurement{Targets: make([]TargetMeasurement, len(targets))}
+	s := &scheduler{
+		ctx:     ctx,
+		targets: targets,
+		plan:    plan,
+		hooks:   hooks,
+		blocks:  &blockReader{src: src, budget: plan.BlockBytes},
+		m:       &Measurement{Targets: make([]TargetMeasurement, len(targets))},
+	}
 	for i, t := range targets {
-		m.Targets[i].Info = t.Info()
+		s.m.Targets[i].Info = t.Info()
 	}
-	blocks := &blockReader{src: src, budget: plan.BlockBytes}
-
-	// fail records a target's failure and decides what Measure returns.
-	fail := func(i int, err error) (*Measurement, error) {
-		if ctx.Err() != nil {
-			m.Interrupted = true
-			return m, nil
-		}
-		if errkind.Of(err) == errkind.KindInput {
-			return m, err
-		}
-		m.Targets[i].Failed = err
-		return m, errkind.Run(fmt.Errorf("%s: %w", m.Targets[i].Info.Name, err))
+	perCall, err := s.warmup()
+	if err != nil || s.m.Interrupted {
+		return s.result(err)
 	}
+	return s.result(s.measure(perCall))
+}
 
-	// Warmup: never recorded. It also tells how long a call takes, which
-	// sizes the rounds of a measured pass given as a duration.
-	perCall := make([]time.Duration, len(targets))
-	if !plan.Warmup.IsZero() || plan.Measure.Duration > 0 {
-		warm := plan.Warmup
-		if warm.IsZero() {
-			warm = Amount{Requests: calibrationCalls}
+type scheduler struct {
+	ctx     context.Context
+	targets []Target
+	plan    Plan
+	hooks   Hooks
+	blocks  *blockReader
+	m       *Measurement
+}
+
+// result decides what Measure returns for an error met along the way.
+func (s *scheduler) result(err error) (*Measurement, error) {
+	if err == nil {
+		return s.m, nil
+	}
+	if s.ctx.Err() != nil {
+		s.m.Interrupted = true
+		return s.m, nil
+	}
+	var tf *targetFailure
+	if errors.As(err, &tf) {
+		if errkind.Of(tf.err) == errkind.KindInput {
+			return s.m, tf.err
 		}
-		batches, err := blocks.next(ctx, blockBatchLimit(warm))
+		s.m.Targets[tf.index].Failed = tf.err
+		return s.m, errkind.Run(fmt.Errorf("%s: %w", s.m.Targets[tf.index].Info.Name, tf.err))
+	}
+	return s.m, err
+}
+
+// targetFailure says which target an error came from.
+type targetFailure struct {
+	index int
+	err   error
+}
+
+func (e *targetFailure) Error() string { return e.err.Error() }
+func (e *targetFailure) Unwrap() error { return e.err }
+
+func (s *scheduler) run(i int, blk Block) (BlockResult, error) {
+	blk.Concurrency = s.plan.Concurrency
+	res, err := s.targets[i].Run(s.ctx, blk)
+	if err != nil {
+		return res, &targetFailure{index: i, err: err}
+	}
+	return res, nil
+}
+
+// Auto warmup: blocks of about autoWarmBlock per target, alternating, until
+// the medians of a target's last autoWarmStable blocks lie within
+// autoWarmTolerance of each other, or autoWarmMax has gone by per target.
+const (
+	autoWarmBlock     = 100 * time.Millisecond
+	autoWarmStable    = 3
+	autoWarmTolerance = 0.05
+	autoWarmMax       = 10 * time.Second
+	autoWarmFirst     = 20 // requests in the first block, which times a call
+)
+
+// warmup runs the unrecorded warmup and returns each target's time per
+// call, which sizes the rounds.
+func (s *scheduler) warmup() ([]time.Duration, error) {
+	perCall := make([]time.Duration, len(s.targets))
+	warm := s.plan.Warmup
+	if warm.IsZero() {
+		if s.plan.Measure.Requests > 0 {
+			return perCall, nil
+		}
+		// Rounds are sized from the time of a call: take a few, unrecorded.
+		warm = Amount{Requests: calibrationCalls}
+	}
+	if warm.Auto {
+		return s.autoWarmup()
+	}
+	batches, err := s.blocks.next(s.ctx, blockBatchLimit(warm))
+	if err != nil {
+		return nil, err
+	}
+	for i := range s.targets {
+		s.hooks.Logf("warmup %s (%s)", s.m.Targets[i].Info.Name, warm)
+		res, err := s.run(i, Block{Batches: pick(batches, i), Requests: warm.Requests, Duration: warm.Duration})
 		if err != nil {
 			return nil, err
 		}
-		for i, t := range targets {
-			logf("warmup %s (%s)", m.Targets[i].Info.Name, warm)
-			res, err := t.Run(ctx, Block{
-				Batches:     pick(batches, i),
-				Requests:    warm.Requests,
-				Duration:    warm.Duration,
-				Concurrency: plan.Concurrency,
-			})
+		perCall[i] = timePerCall(res, s.plan.Concurrency)
+	}
+	return perCall, nil
+}
+
+func (s *scheduler) autoWarmup() ([]time.Duration, error) {
+	n := len(s.targets)
+	perCall := make([]time.Duration, n)
+	medians := make([][]time.Duration, n)
+	spent := make([]time.Duration, n)
+	done := make([]bool, n)
+	batches, err := s.blocks.next(s.ctx, 1<<30)
+	if err != nil {
+		return nil, err
+	}
+	for round := 0; ; round++ {
+		all := true
+		for _, i := range roundOrder(round, n) {
+			if done[i] {
+				continue
+			}
+			reqs := int64(autoWarmFirst)
+			if perCall[i] > 0 {
+				reqs = max(1, int64(autoWarmBlock/perCall[i]))
+			}
+			res, err := s.run(i, Block{Batches: pick(batches, i), Requests: reqs, Record: true})
 			if err != nil {
-				return fail(i, err)
+				return nil, err
 			}
-			if res.Requests > 0 {
-				perCall[i] = res.Elapsed / time.Duration(res.Requests)
+			perCall[i] = timePerCall(res, s.plan.Concurrency)
+			spent[i] += res.Elapsed
+			if res.Histogram != nil && res.Histogram.Count() > 0 {
+				medians[i] = append(medians[i], res.Histogram.Quantile(0.5))
 			}
+			if stable(medians[i]) || spent[i] >= autoWarmMax {
+				done[i] = true
+				s.hooks.Logf("warmup %s: %s after %v", s.m.Targets[i].Info.Name, warmVerdict(medians[i]), spent[i].Round(time.Millisecond))
+			} else {
+				all = false
+			}
+		}
+		if all {
+			return perCall, nil
 		}
 	}
+}
 
-	perRound := requestsPerRound(plan, perCall)
-	m.RequestsPerRound = perRound
-	logf("measuring %d rounds of %d requests per target", plan.Rounds, perRound)
+// stable reports whether the last autoWarmStable block medians agree.
+func stable(medians []time.Duration) bool {
+	if len(medians) < autoWarmStable {
+		return false
+	}
+	last := medians[len(medians)-autoWarmStable:]
+	lo, hi := last[0], last[0]
+	for _, d := range last {
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	return lo > 0 && float64(hi-lo)/float64(lo) <= autoWarmTolerance
+}
 
-	for round := 0; round < plan.Rounds; round++ {
-		if ctx.Err() != nil {
-			m.Interrupted = true
-			return m, nil
+func warmVerdict(medians []time.Duration) string {
+	if stable(medians) {
+		return fmt.Sprintf("stable at p50 %v", medians[len(medians)-1])
+	}
+	return "still drifting, stopped at the warmup cap"
+}
+
+func timePerCall(res BlockResult, concurrency int) time.Duration {
+	n := res.Requests + res.Errors
+	if n == 0 {
+		return 0
+	}
+	return res.Elapsed * time.Duration(max(1, concurrency)) / time.Duration(n)
+}
+
+// measure runs the measured rounds and the looks.
+func (s *scheduler) measure(perCall []time.Duration) error {
+	perRound, looks := s.schedule(perCall)
+	s.m.RequestsPerRound = perRound
+	if s.plan.Sequential() {
+		s.hooks.Logf("measuring rounds of %d requests per target, looking after %v rounds (budget %v)", perRound, looks, s.plan.MaxDuration)
+	} else {
+		s.hooks.Logf("measuring %d rounds of %d requests per target", looks[0], perRound)
+	}
+	last := looks[len(looks)-1]
+	var busy time.Duration
+	look := 0
+	for round := 0; round < last; round++ {
+		if s.ctx.Err() != nil {
+			return s.ctx.Err()
 		}
-		batches, err := blocks.next(ctx, perRound)
+		batches, err := s.blocks.next(s.ctx, perRound)
 		if err != nil {
-			if ctx.Err() != nil {
-				m.Interrupted = true
-				return m, nil
-			}
-			return m, err
+			return err
 		}
-		for pos, i := range roundOrder(round, len(targets)) {
-			res, err := targets[i].Run(ctx, Block{
-				Batches:     pick(batches, i),
-				Requests:    perRound,
-				Concurrency: plan.Concurrency,
-				Record:      true,
-				ResetPeak:   round == 0,
+		for pos, i := range roundOrder(round, len(s.targets)) {
+			res, err := s.run(i, Block{
+				Batches:   pick(batches, i),
+				Requests:  perRound,
+				Record:    true,
+				ResetPeak: round == 0,
 			})
 			if err != nil {
-				return fail(i, err)
+				return err
 			}
-			if err := m.Targets[i].add(round, pos, res); err != nil {
-				return m, err
+			if err := s.m.Targets[i].add(round, pos, res); err != nil {
+				return err
+			}
+			busy += res.Elapsed
+		}
+		done := round + 1
+		overBudget := s.plan.Sequential() && busy >= s.plan.MaxDuration
+		if done != looks[look] && !overBudget {
+			if !s.plan.Sequential() && (done%progressEvery(last) == 0) {
+				s.hooks.Logf("round %d/%d done", done, last)
+			}
+			continue
+		}
+		if overBudget {
+			look = len(looks) - 1 // the budget is spent: this is the last look
+		}
+		s.hooks.Logf("look %d/%d after %d rounds (%v measured)", look+1, len(looks), done, busy.Round(100*time.Millisecond))
+		if s.hooks.Look != nil {
+			stop, err := s.hooks.Look(s.m, look+1, len(looks))
+			if err != nil {
+				return err
+			}
+			if stop {
+				return nil
 			}
 		}
-		if (round+1)%progressEvery(plan.Rounds) == 0 || round+1 == plan.Rounds {
-			logf("round %d/%d done", round+1, plan.Rounds)
+		if look == len(looks)-1 {
+			return nil
 		}
+		look++
 	}
-	return m, nil
+	return nil
+}
+
+// schedule sizes the rounds and plans the looks (as round counts).
+func (s *scheduler) schedule(perCall []time.Duration) (perRound int64, looks []int) {
+	p := s.plan
+	if !p.Sequential() {
+		return requestsPerRound(p, perCall), []int{p.Rounds}
+	}
+	var sum time.Duration
+	for _, d := range perCall {
+		sum += max(d, time.Microsecond)
+	}
+	conc := time.Duration(p.Concurrency)
+	mean := sum / time.Duration(len(perCall))
+	perRound = max(1, int64(p.RoundTime*conc/mean))
+	roundCost := time.Duration(perRound) * sum / conc
+	maxRounds := max(2, int(p.MaxDuration/max(roundCost, time.Microsecond)))
+	for r := p.MinRounds; r < maxRounds; r *= 2 {
+		looks = append(looks, r)
+	}
+	return perRound, append(looks, maxRounds)
 }
 
 // calibrationCalls time a model when the user asked for no warmup but gave

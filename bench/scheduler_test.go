@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -93,7 +94,7 @@ func TestMeasureAlternatesOrderAndFeedsSameBatches(t *testing.T) {
 	src := &fakeSource{n: 7, targets: 2}
 	plan := Plan{Warmup: Amount{Requests: 3}, Measure: Amount{Requests: 40}, Rounds: 4, Concurrency: 1}
 
-	m, err := Measure(context.Background(), []Target{a, b}, src, plan, nil)
+	m, err := Measure(context.Background(), []Target{a, b}, src, plan, Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestMeasureSizesRoundsFromWarmupForDuration(t *testing.T) {
 	a := &fakeTarget{name: "A", latency: time.Millisecond, log: &log}
 	b := &fakeTarget{name: "B", latency: time.Millisecond, log: &log}
 	plan := Plan{Warmup: Amount{Requests: 5}, Measure: Amount{Duration: 2 * time.Second}, Rounds: 10, Concurrency: 1}
-	m, err := Measure(context.Background(), []Target{a, b}, &fakeSource{n: 3, targets: 2}, plan, nil)
+	m, err := Measure(context.Background(), []Target{a, b}, &fakeSource{n: 3, targets: 2}, plan, Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func TestMeasureTargetFailureKeepsRounds(t *testing.T) {
 	a := &fakeTarget{name: "A", latency: time.Millisecond, log: &log}
 	b := &fakeTarget{name: "B", latency: time.Millisecond, log: &log, failAt: 3, failErr: errors.New("worker died: signal: killed")}
 	plan := Plan{Measure: Amount{Requests: 50}, Rounds: 5, Concurrency: 1}
-	m, err := Measure(context.Background(), []Target{a, b}, &fakeSource{n: 3, targets: 2}, plan, nil)
+	m, err := Measure(context.Background(), []Target{a, b}, &fakeSource{n: 3, targets: 2}, plan, Hooks{})
 	if err == nil || errkind.Of(err) != errkind.KindRun {
 		t.Fatalf("err = %v, want a run error", err)
 	}
@@ -186,7 +187,7 @@ func TestMeasureInterruptedReturnsPartial(t *testing.T) {
 	a := &fakeTarget{name: "A", latency: time.Millisecond, log: &log}
 	b := &cancellingTarget{fakeTarget: fakeTarget{name: "B", latency: time.Millisecond, log: &log}, cancelAfter: 2, cancel: cancel}
 	plan := Plan{Measure: Amount{Requests: 50}, Rounds: 5, Concurrency: 1}
-	m, err := Measure(ctx, []Target{a, b}, &fakeSource{n: 3, targets: 2}, plan, nil)
+	m, err := Measure(ctx, []Target{a, b}, &fakeSource{n: 3, targets: 2}, plan, Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +217,8 @@ func TestPlanValidate(t *testing.T) {
 		plan Plan
 		want string
 	}{
-		{Plan{Rounds: 1, Concurrency: 1}, "measured pass is empty"},
+		{Plan{Concurrency: 1, MinRounds: 1, MaxDuration: time.Second, RoundTime: time.Millisecond}, "--min-rounds"},
+		{Plan{Concurrency: 1, MinRounds: 10, RoundTime: time.Millisecond}, "--max-duration"},
 		{Plan{Measure: Amount{Requests: 10}, Rounds: 0, Concurrency: 1}, "--rounds"},
 		{Plan{Measure: Amount{Requests: 10}, Rounds: 2, Concurrency: 0}, "--concurrency"},
 		{Plan{Measure: Amount{Requests: 3}, Rounds: 5, Concurrency: 1}, "fewer than --rounds"},
@@ -255,4 +257,88 @@ func TestParseStatusField(t *testing.T) {
 	if got := parseStatusField(status, "VmSwap"); got != 0 {
 		t.Errorf("missing field = %d, want 0", got)
 	}
+}
+
+func TestSequentialPlanLooksAtDoublingsAndStops(t *testing.T) {
+	var log []string
+	a := &fakeTarget{name: "A", latency: time.Millisecond, log: &log}
+	b := &fakeTarget{name: "B", latency: time.Millisecond, log: &log}
+	// Rounds of 100 ms per target (100 calls of 1 ms), 40 s budget: 200
+	// rounds fit, so looks come after 10, 20, 40, 80, 160 and 200 rounds.
+	plan := Plan{Warmup: Amount{Requests: 5}, MinRounds: 10, MaxDuration: 40 * time.Second,
+		RoundTime: 100 * time.Millisecond, Concurrency: 1}
+	var seen []string
+	look := func(m *Measurement, look, looks int) (bool, error) {
+		seen = append(seen, fmt.Sprintf("%d/%d@%d", look, looks, len(m.Targets[0].Rounds)))
+		return look == 3, nil
+	}
+	m, err := Measure(context.Background(), []Target{a, b}, &fakeSource{n: 3, targets: 2}, plan, Hooks{Look: look})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(seen, " "), "1/6@10 2/6@20 3/6@40"; got != want {
+		t.Errorf("looks = %s, want %s", got, want)
+	}
+	if m.RequestsPerRound != 100 || len(m.Targets[1].Rounds) != 40 {
+		t.Errorf("%d requests per round, %d rounds; want 100, 40", m.RequestsPerRound, len(m.Targets[1].Rounds))
+	}
+}
+
+func TestSequentialPlanStopsAtBudget(t *testing.T) {
+	var log []string
+	// The warmup says 1 ms per call but the measured calls take 4 ms: the
+	// planned rounds overrun, and the budget, measured, ends the run.
+	a := &slowAfterWarmup{fakeTarget: fakeTarget{name: "A", latency: time.Millisecond, log: &log}}
+	b := &slowAfterWarmup{fakeTarget: fakeTarget{name: "B", latency: time.Millisecond, log: &log}}
+	plan := Plan{Warmup: Amount{Requests: 5}, MinRounds: 4, MaxDuration: 4 * time.Second,
+		RoundTime: 100 * time.Millisecond, Concurrency: 1}
+	var seen []string
+	look := func(m *Measurement, look, looks int) (bool, error) {
+		seen = append(seen, fmt.Sprintf("%d/%d@%d", look, looks, len(m.Targets[0].Rounds)))
+		return false, nil
+	}
+	if _, err := Measure(context.Background(), []Target{a, b}, &fakeSource{n: 3, targets: 2}, plan, Hooks{Look: look}); err != nil {
+		t.Fatal(err)
+	}
+	// 800 ms per round measured: the 4 s budget is spent after 5 rounds.
+	if got, want := strings.Join(seen, " "), "1/4@4 4/4@5"; got != want {
+		t.Errorf("looks = %s, want %s", got, want)
+	}
+}
+
+type slowAfterWarmup struct{ fakeTarget }
+
+func (s *slowAfterWarmup) Run(ctx context.Context, blk Block) (BlockResult, error) {
+	if blk.Record {
+		s.latency = 4 * time.Millisecond
+	}
+	return s.fakeTarget.Run(ctx, blk)
+}
+
+func TestAutoWarmupStopsWhenStable(t *testing.T) {
+	var log []string
+	a := &fakeTarget{name: "A", latency: time.Millisecond, log: &log}
+	b := &drifting{fakeTarget: fakeTarget{name: "B", latency: 10 * time.Millisecond, log: &log}}
+	plan := Plan{Warmup: Amount{Auto: true}, Measure: Amount{Requests: 20}, Rounds: 2, Concurrency: 1}
+	if _, err := Measure(context.Background(), []Target{a, b}, &fakeSource{n: 3, targets: 2}, plan, Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	warmBlocks := func(f *fakeTarget) int { return len(f.blocks) - 2 }
+	// A is stable from the start: 3 blocks. B speeds up 20% a block until
+	// it settles at 1 ms, then needs 3 stable blocks.
+	if warmBlocks(a) != 3 {
+		t.Errorf("A warmed %d blocks, want 3", warmBlocks(a))
+	}
+	if warmBlocks(&b.fakeTarget) <= 10 {
+		t.Errorf("B warmed %d blocks, want more than 10 (it drifts)", warmBlocks(&b.fakeTarget))
+	}
+}
+
+// drifting gets faster each block, like a cache warming, until it settles.
+type drifting struct{ fakeTarget }
+
+func (d *drifting) Run(ctx context.Context, blk Block) (BlockResult, error) {
+	res, err := d.fakeTarget.Run(ctx, blk)
+	d.latency = max(time.Millisecond, d.latency*8/10)
+	return res, err
 }

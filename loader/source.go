@@ -107,7 +107,9 @@ type Source struct {
 const readTargetBytes = 8 << 20
 
 // NewSource prepares a stream of batches for bindings, which must all be
-// bound to ds. With Shuffle the rows are materialised on the first Next.
+// bound to ds. Without Shuffle the file is streamed record batch by record
+// batch. With Shuffle the selected rows' needed columns are materialised in
+// memory on the first Next (use Rows to bound that on a huge dataset).
 func NewSource(ds *Dataset, bindings []*Binding, opts SourceOptions) (s *Source, err error) {
 	switch {
 	case ds == nil || ds.closed:

@@ -3,6 +3,7 @@ package result
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -282,5 +283,45 @@ func TestDecodeHistogramOtherGeometry(t *testing.T) {
 	n.Merge(h)
 	if n.Count() != 13 {
 		t.Errorf("merged count %d", n.Count())
+	}
+}
+
+func TestHistogramBuckets(t *testing.T) {
+	h := NewHistogram()
+	if b := h.Buckets(); len(b) != 0 {
+		t.Errorf("empty histogram has buckets %v", b)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 5000 {
+		h.RecordNS(int64(20_000 * math.Exp(0.4*rng.NormFloat64())))
+	}
+	h.RecordNS(int64(90 * time.Second)) // clamped to the top bucket
+	b := h.Buckets()
+	var n int64
+	for i, x := range b {
+		if x.Count <= 0 || (i > 0 && x.ValueNS <= b[i-1].ValueNS) {
+			t.Fatalf("bucket %d = %+v after %+v: want positive counts in increasing order", i, x, b[max(i-1, 0)])
+		}
+		n += x.Count
+	}
+	if n != h.Count() {
+		t.Errorf("buckets hold %d samples, histogram %d", n, h.Count())
+	}
+	// The contract compare relies on: Quantile(q) is the value of the first
+	// bucket whose running count reaches HDR's rank for q.
+	for _, q := range []float64{0.001, 0.1, 0.5, 0.9, 0.95, 0.99, 0.999, 1} {
+		rank := int64(q*100/100*float64(n) + 0.5)
+		rank = max(1, min(rank, n))
+		var cum int64
+		var got int64
+		for _, x := range b {
+			if cum += x.Count; cum >= rank {
+				got = x.ValueNS
+				break
+			}
+		}
+		if want := int64(h.Quantile(q)); got != want {
+			t.Errorf("q=%v: bucket value %d, Quantile %d", q, got, want)
+		}
 	}
 }

@@ -78,22 +78,28 @@ type Tool struct {
 
 // Config is the run's configuration as it was used, secrets redacted.
 type Config struct {
-	Command           string `json:"command"` // "run" or "bench"
-	Dataset           string `json:"dataset"`
-	DatasetRows       int64  `json:"dataset_rows"` // rows in the file
-	Rows              int64  `json:"rows,omitempty"`
-	BatchSize         int    `json:"batch_size"`
-	Shuffle           bool   `json:"shuffle,omitempty"`
-	ShuffleSeed       int64  `json:"shuffle_seed,omitempty"`
-	Warmup            string `json:"warmup"`
-	Requests          int64  `json:"requests,omitempty"`
-	Duration          string `json:"duration,omitempty"`
-	Rounds            int    `json:"rounds"`
-	Concurrency       int    `json:"concurrency"`
-	Device            string `json:"device"`
-	IntraThreads      int    `json:"intra_op_threads"`
-	InterThreads      int    `json:"inter_op_threads"`
-	GraphOptimization string `json:"graph_optimization"`
+	Command     string `json:"command"` // "run" or "bench"
+	Dataset     string `json:"dataset"`
+	DatasetRows int64  `json:"dataset_rows"` // rows in the file
+	Rows        int64  `json:"rows,omitempty"`
+	BatchSize   int    `json:"batch_size"`
+	Shuffle     bool   `json:"shuffle,omitempty"`
+	ShuffleSeed int64  `json:"shuffle_seed,omitempty"`
+	Warmup      string `json:"warmup"`
+	Requests    int64  `json:"requests,omitempty"`
+	Duration    string `json:"duration,omitempty"`
+	Rounds      int    `json:"rounds,omitempty"` // a fixed plan's rounds
+	// A sequential plan's first look, time per target's block, and budget.
+	MinRounds         int     `json:"min_rounds,omitempty"`
+	RoundTime         string  `json:"round_time,omitempty"`
+	MaxDuration       string  `json:"max_duration,omitempty"`
+	Confidence        float64 `json:"confidence,omitempty"`
+	OnInconclusive    string  `json:"on_inconclusive,omitempty"`
+	Concurrency       int     `json:"concurrency"`
+	Device            string  `json:"device"`
+	IntraThreads      int     `json:"intra_op_threads"`
+	InterThreads      int     `json:"inter_op_threads"`
+	GraphOptimization string  `json:"graph_optimization"`
 	// LatencyPercentile is the quantile (0–1) that --max-latency-increase
 	// judges.
 	LatencyPercentile float64 `json:"latency_percentile"`
@@ -202,6 +208,17 @@ type Check struct {
 	Outcome Outcome `json:"outcome"`
 	Method  string  `json:"method,omitempty"`
 	Message string  `json:"message,omitempty"`
+	// Rounds is the number of rounds the interval was resampled over (paired
+	// rounds for ratios); 0 when the check does not resample rounds.
+	Rounds int `json:"rounds,omitempty"`
+	// Samples is the number of observations behind the check, both targets
+	// together: latency samples for latency checks, requests for throughput
+	// and the error rate.
+	Samples int64 `json:"samples,omitempty"`
+	// Confidence is the one-sided confidence level of each of Lower and
+	// Upper after the multiplicity adjustment (e.g. 0.983 for 95% over three
+	// checks); 0 when the bounds are not a statistical interval.
+	Confidence float64 `json:"confidence,omitempty"`
 }
 
 // Target returns the target with the given role, or nil.

@@ -71,30 +71,14 @@ func runBench(ctx context.Context, e *env, o *benchOptions) (ExitCode, error) {
 	if ms.libPath, err = libraryPath(o.ORTLib, e.Getenv); err != nil {
 		return 0, err
 	}
-	res, err := ms.measure(ctx, e, progress(e, o.Quiet))
+	logf := progress(e, o.Quiet)
+	res, err := ms.measure(ctx, e, logf, judgeWith(specs, o.Confidence, logf))
 	if res == nil {
 		return 0, runFailure(err)
 	}
 	res.Config.Command = "bench"
-	res.Verdict = result.VerdictNone
-	if err == nil && !res.Interrupted {
-		checks, verdict, jerr := compare.Judge(res, specs)
-		if jerr != nil {
-			return 0, runFailure(jerr)
-		}
-		res.Checks, res.Verdict = checks, verdict
+	if len(specs) == 0 && err == nil && !res.Interrupted {
+		res.Verdict = result.VerdictNone
 	}
-	if err != nil {
-		res.Verdict = result.VerdictError
-	}
-	if werr := writeReports(e, res, o.JSONPath); werr != nil {
-		return 0, werr
-	}
-	if err != nil {
-		return 0, runFailure(err)
-	}
-	if res.Interrupted {
-		return ExitInterrupted, nil
-	}
-	return exitCodeFor(nil, res.Verdict, false), nil
+	return finish(e, res, err, o.measureFlags)
 }

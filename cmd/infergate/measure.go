@@ -34,10 +34,14 @@ type measurement struct {
 	libPath string
 }
 
-// measure loads the models, binds the dataset and runs the plan. The
-// returned result has no checks yet. When the run fails part-way, the
-// partial result is returned together with the error.
-func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf) (*result.Result, error) {
+// judgeFunc judges a result at a look of the measurement, setting its
+// checks and verdict, and reports whether every check is decided.
+type judgeFunc func(res *result.Result, look, looks int) (decided bool, err error)
+
+// measure loads the models, binds the dataset and runs the plan, judging at
+// each look. When the run fails part-way, the partial result is returned
+// together with the error.
+func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf, judge judgeFunc) (*result.Result, error) {
 	res := &result.Result{
 		SchemaVersion: result.SchemaVersion,
 		Tool:          result.Tool{Name: "infergate", Version: version},
@@ -56,6 +60,8 @@ func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf) (*r
 		Warmup:            ms.plan.Warmup.String(),
 		Requests:          ms.plan.Measure.Requests,
 		Rounds:            ms.plan.Rounds,
+		MinRounds:         ms.plan.MinRounds,
+		RoundTime:         ms.plan.RoundTime.String(),
 		Concurrency:       ms.plan.Concurrency,
 		Device:            f.Device,
 		IntraThreads:      f.IntraOpThreads,
@@ -64,6 +70,12 @@ func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf) (*r
 	}
 	if ms.plan.Measure.Duration > 0 {
 		res.Config.Duration = ms.plan.Measure.Duration.String()
+	}
+	if ms.plan.Sequential() {
+		res.Config.Rounds = 0
+		res.Config.MaxDuration = ms.plan.MaxDuration.String()
+	} else {
+		res.Config.MinRounds, res.Config.RoundTime = 0, ""
 	}
 
 	ds, err := loader.Open(f.Dataset, loader.ReadOptions{})
@@ -135,25 +147,40 @@ func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf) (*r
 	}
 	defer src.Close()
 
-	m, merr := bench.Measure(ctx, targets, src, ms.plan, logf)
+	look := func(m *bench.Measurement, look, looks int) (bool, error) {
+		if err := ms.fillTargets(res, m); err != nil {
+			return false, err
+		}
+		return judge(res, look, looks)
+	}
+	m, merr := bench.Measure(ctx, targets, src, ms.plan, bench.Hooks{Logf: logf, Look: look})
 	res.FinishedAt = time.Now().UTC()
 	res.ToolPeakRSSBytes = selfPeakRSS()
 	if m == nil {
 		return nil, merr
 	}
 	res.Interrupted = m.Interrupted
-	for i, tm := range m.Targets {
-		rt, err := tm.ToResult(ms.models[i].Role)
-		if err != nil {
-			return nil, errkind.Run(err)
-		}
-		res.Targets = append(res.Targets, rt)
+	if err := ms.fillTargets(res, m); err != nil {
+		return nil, err
 	}
 	if merr != nil {
 		res.Verdict = result.VerdictError
 		res.Error = merr.Error()
 	}
 	return res, merr
+}
+
+// fillTargets (re)writes the result's targets from the measurement so far.
+func (ms *measurement) fillTargets(res *result.Result, m *bench.Measurement) error {
+	res.Targets = res.Targets[:0]
+	for i, tm := range m.Targets {
+		rt, err := tm.ToResult(ms.models[i].Role)
+		if err != nil {
+			return errkind.Run(err)
+		}
+		res.Targets = append(res.Targets, rt)
+	}
+	return nil
 }
 
 // libraryPath finds ONNX Runtime: --ort-lib, then $ONNXRUNTIME_LIB, then

@@ -30,7 +30,13 @@ type measureFlags struct {
 	Requests    int64
 	Duration    string
 	Rounds      int
+	MinRounds   int
+	MaxDuration string
+	RoundTime   string
 	Concurrency int
+
+	Confidence     float64
+	OnInconclusive string
 
 	Device            string
 	IntraOpThreads    int
@@ -45,7 +51,12 @@ type measureFlags struct {
 	MaxP50, MaxP95, MaxP99 string
 }
 
-const defaultDuration = "20s"
+// Inconclusive policies (--on-inconclusive).
+const (
+	inconclusivePass = "pass"
+	inconclusiveWarn = "warn"
+	inconclusiveFail = "fail"
+)
 
 func (f *measureFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Dataset, "dataset", "", "Parquet test set (required)")
@@ -56,10 +67,15 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.ShuffleSeed, "shuffle", 0, "shuffle the rows with this `seed` (reads the selected rows into memory)")
 	fs.IntVar(&f.BatchSize, "batch-size", 1, "rows per inference call")
 
-	fs.StringVar(&f.Warmup, "warmup", "1s", "warmup per model, never recorded: requests (200) or a duration (5s)")
-	fs.Int64Var(&f.Requests, "requests", 0, "measured requests per model (instead of --duration)")
-	fs.StringVar(&f.Duration, "duration", defaultDuration, "measured time of all models together")
-	fs.IntVar(&f.Rounds, "rounds", 20, "rounds the measured pass is split into; models alternate within each")
+	fs.StringVar(&f.Warmup, "warmup", "auto", "warmup per model, never recorded: auto (until latency stops drifting, at most 10s), requests (200) or a duration (5s)")
+	fs.Int64Var(&f.Requests, "requests", 0, "fixed measured pass: requests per model, judged once at the end")
+	fs.StringVar(&f.Duration, "duration", "", "fixed measured pass: time of all models together, judged once at the end")
+	fs.IntVar(&f.Rounds, "rounds", 20, "rounds a fixed measured pass is split into; models alternate within each")
+	fs.StringVar(&f.MaxDuration, "max-duration", "120s", "budget of measured time, all models together; the run stops as soon as every check is decided")
+	fs.IntVar(&f.MinRounds, "min-rounds", 10, "rounds before the first look (then at each doubling)")
+	fs.StringVar(&f.RoundTime, "round-time", "250ms", "time each model's block of a round aims for")
+	fs.Float64Var(&f.Confidence, "confidence", 0.95, "one-sided confidence level of every verdict")
+	fs.StringVar(&f.OnInconclusive, "on-inconclusive", inconclusiveWarn, "when a check cannot be decided within the budget: pass, warn (exit 0 with a warning) or fail (exit 4)")
 	fs.IntVar(&f.Concurrency, "concurrency", 1, "calls in flight at once per model (closed loop): N goroutines calling Run on one session")
 
 	fs.StringVar(&f.Device, "device", "cpu", "execution device (cpu)")
@@ -79,9 +95,6 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 // afterParse records flags whose presence matters, not just their value.
 func (f *measureFlags) afterParse(fs *pflag.FlagSet) {
 	f.shuffle = fs.Changed("shuffle")
-	if fs.Changed("requests") && !fs.Changed("duration") {
-		f.Duration = ""
-	}
 }
 
 // plan validates the measurement flags into a bench.Plan.
@@ -97,9 +110,10 @@ func (f *measureFlags) plan() (bench.Plan, error) {
 	if f.Requests > 0 && f.Duration != "" {
 		return p, errkind.Input(errors.New("give --requests or --duration, not both"))
 	}
-	if f.Requests > 0 {
+	switch {
+	case f.Requests > 0:
 		p.Measure = bench.Amount{Requests: f.Requests}
-	} else {
+	case f.Duration != "":
 		a, err := bench.ParseAmount("duration", f.Duration)
 		if err != nil {
 			return p, err
@@ -108,6 +122,24 @@ func (f *measureFlags) plan() (bench.Plan, error) {
 			return p, errkind.Input(fmt.Errorf("--duration %q: want a duration such as 30s", f.Duration))
 		}
 		p.Measure = a
+	default:
+		// Sequential: look at planned points within the budget.
+		p.MinRounds = f.MinRounds
+		var err error
+		if p.MaxDuration, err = positiveDuration("max-duration", f.MaxDuration); err != nil {
+			return p, err
+		}
+		if p.RoundTime, err = positiveDuration("round-time", f.RoundTime); err != nil {
+			return p, err
+		}
+	}
+	if !(f.Confidence >= 0.5 && f.Confidence < 1) {
+		return p, errkind.Input(fmt.Errorf("--confidence %v: want a level in [0.5, 1), e.g. 0.95", f.Confidence))
+	}
+	switch f.OnInconclusive {
+	case inconclusivePass, inconclusiveWarn, inconclusiveFail:
+	default:
+		return p, errkind.Input(fmt.Errorf("--on-inconclusive %q: want pass, warn or fail", f.OnInconclusive))
 	}
 	if f.BatchSize < 1 {
 		return p, errkind.Input(fmt.Errorf("--batch-size %d: need at least 1", f.BatchSize))
@@ -128,6 +160,14 @@ func (f *measureFlags) plan() (bench.Plan, error) {
 		return p, err
 	}
 	return p, p.Validate()
+}
+
+func positiveDuration(flag, s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, errkind.Input(fmt.Errorf("--%s %q: want a positive duration such as 30s", flag, s))
+	}
+	return d, nil
 }
 
 func validGraphOpt(s string) bool {

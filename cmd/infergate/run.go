@@ -6,7 +6,9 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/infergate/infergate/bench"
 	"github.com/infergate/infergate/compare"
 	"github.com/infergate/infergate/internal/errkind"
 	"github.com/infergate/infergate/result"
@@ -27,6 +29,10 @@ type runOptions struct {
 	MinThroughputRatio string
 	MaxMemoryIncrease  string
 	MaxErrorRate       string
+
+	// AA runs production against itself (--aa, and `calibrate`).
+	AA        bool
+	calibrate bool
 
 	bothCandidate, bothProduction bool // an alias and its new name were both given
 }
@@ -56,14 +62,22 @@ func newRunCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
-	fs := cmd.Flags()
+	o.registerRun(cmd.Flags(), true)
+	cmd.Flags().BoolVar(&o.AA, "aa", false, "A/A run: production against itself, to measure the noise floor (as `infergate calibrate`)")
+	return cmd
+}
+
+// registerRun adds the flags of `run`; calibrate has no candidate.
+func (o *runOptions) registerRun(fs *pflag.FlagSet, withCandidate bool) {
 	o.register(fs)
-	fs.StringVar(&o.Candidate, "candidate", "", "candidate ONNX model (the new one)")
-	fs.StringVar(&o.Candidate, "model-path", "", "same as --candidate")
+	if withCandidate {
+		fs.StringVar(&o.Candidate, "candidate", "", "candidate ONNX model (the new one)")
+		fs.StringVar(&o.Candidate, "model-path", "", "same as --candidate")
+		fs.StringArrayVar(&o.CandidateInputMap, "candidate-input-map", nil, "like --input-map, for the candidate only")
+		fs.StringArrayVar(&o.ProductionInputMap, "production-input-map", nil, "like --input-map, for production only")
+	}
 	fs.StringVar(&o.Production, "production", "", "production ONNX model (the reference)")
 	fs.StringVar(&o.Production, "reference-path", "", "same as --production")
-	fs.StringArrayVar(&o.CandidateInputMap, "candidate-input-map", nil, "like --input-map, for the candidate only")
-	fs.StringArrayVar(&o.ProductionInputMap, "production-input-map", nil, "like --input-map, for production only")
 
 	fs.StringVar(&o.MaxLatencyIncrease, "max-latency-increase", "", "fail when candidate/production latency at --latency-percentile exceeds this `ratio`, e.g. 1.15")
 	fs.StringVar(&o.LatencyPercentile, "latency-percentile", "p95", "percentile --max-latency-increase judges: p50, p90, p95, p99, p99.9")
@@ -71,7 +85,6 @@ func newRunCmd(e *env) *cobra.Command {
 	fs.StringVar(&o.MinThroughputRatio, "min-throughput-ratio", "", "fail when candidate/production inferences per second fall below this `ratio`, e.g. 0.9")
 	fs.StringVar(&o.MaxMemoryIncrease, "max-memory-increase", "", "fail when candidate/production peak resident memory exceeds this `ratio`")
 	fs.StringVar(&o.MaxErrorRate, "max-error-rate", "", "fail when the candidate's failed requests exceed this `fraction` (0.01 or 1%)")
-	return cmd
 }
 
 // gate is a validated `run`: everything is parsed before anything runs.
@@ -88,6 +101,12 @@ func (o *runOptions) validate(getenv func(string) string) (*gate, error) {
 	}
 	if o.bothProduction {
 		return nil, errkind.Input(errors.New("give --production or --reference-path, not both"))
+	}
+	if o.AA {
+		if o.Candidate != "" && !o.calibrate {
+			return nil, errkind.Input(errors.New("--aa runs production against itself: leave out --candidate"))
+		}
+		o.Candidate = o.Production
 	}
 	switch {
 	case o.Candidate == "":
@@ -189,34 +208,62 @@ func runGate(ctx context.Context, e *env, o *runOptions) (ExitCode, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := g.measure(ctx, e, progress(e, o.Quiet))
+	logf := progress(e, o.Quiet)
+	res, err := g.measure(ctx, e, logf, judgeWith(g.specs, g.flags.Confidence, logf))
 	if res == nil {
 		return 0, runFailure(err)
 	}
 	res.Config.Command = "run"
 	res.Config.LatencyPercentile = g.thr.LatencyQuantile
 	res.Config.Thresholds = g.given
-	if err == nil && !res.Interrupted {
-		checks, verdict, jerr := compare.Judge(res, g.specs)
-		if jerr != nil {
-			return 0, runFailure(jerr)
+	return finish(e, res, err, o.measureFlags)
+}
+
+// judgeWith returns the judge of a measurement's looks for these checks.
+func judgeWith(specs []compare.Spec, confidence float64, logf bench.Logf) judgeFunc {
+	return func(res *result.Result, look, looks int) (bool, error) {
+		checks, verdict, err := compare.Judge(res, specs)
+		if err != nil {
+			return false, err
 		}
 		res.Checks, res.Verdict = checks, verdict
-	} else if res.Interrupted {
+		decided := true
+		for _, c := range checks {
+			if c.Outcome == result.OutcomeInconclusive {
+				decided = false
+			}
+			logf("  %s: %s", c.Name, c.Message)
+		}
+		return decided, nil
+	}
+}
+
+// finish applies the inconclusive policy, writes the reports and decides
+// the exit code of a measured run.
+func finish(e *env, res *result.Result, measureErr error, f measureFlags) (ExitCode, error) {
+	res.Config.Confidence = f.Confidence
+	res.Config.OnInconclusive = f.OnInconclusive
+	switch {
+	case measureErr != nil:
+		res.Verdict = result.VerdictError
+		res.Error = measureErr.Error()
+	case res.Interrupted:
 		res.Verdict = result.VerdictInconclusive
 		res.Warnings = append(res.Warnings, "interrupted: the numbers cover only the rounds measured before the signal")
+	case res.Verdict == result.VerdictInconclusive && f.OnInconclusive == inconclusiveWarn:
+		res.Warnings = append(res.Warnings, "inconclusive: the run could not decide every check within its budget; raise --max-duration, or set --on-inconclusive fail to fail the build on this")
 	}
-	if werr := writeReports(e, res, o.JSONPath); werr != nil {
+	if werr := writeReports(e, res, f.JSONPath); werr != nil {
 		return 0, werr
 	}
-	if err != nil {
+	if measureErr != nil {
 		// The result (verdict "error") is written; now say why in one line.
-		return 0, runFailure(err)
+		return 0, runFailure(measureErr)
 	}
 	if res.Interrupted {
 		return ExitInterrupted, nil
 	}
-	return exitCodeFor(nil, res.Verdict, false), nil
+	return exitCodeFor(nil, res.Verdict, f.OnInconclusive == inconclusiveFail), nil
 }
 
 func (g *gate) String() string { return fmt.Sprintf("gate(%d checks)", len(g.specs)) }

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// calibrateDuration is calibrate's measured time unless told otherwise.
+const calibrateDuration = "30s"
+
+// newCalibrateCmd is `infergate calibrate`: production against itself (an
+// A/A run), to measure the noise floor of this machine and plan.
+func newCalibrateCmd(e *env) *cobra.Command {
+	o := &runOptions{}
+	cmd := &cobra.Command{
+		Use:   "calibrate --production PROD.onnx --dataset TEST.parquet",
+		Short: "Measure the noise floor: production against itself",
+		Long: `calibrate runs the production model against itself (an A/A run), for a
+fixed --duration (default 30s), and reports how wide the confidence
+interval of the latency ratio is: the smallest change this machine and plan
+can detect. It warns when a threshold is below that. It is the same as
+` + "`infergate run --aa`" + `, and exits 0 unless the run itself fails.
+
+Without a check, it judges --max-latency-increase 1.15 to have an interval
+to report.`,
+		Example: `  infergate calibrate --production ./production.onnx --dataset ./test_data.parquet
+  infergate calibrate --production ./production.onnx --dataset ./test_data.parquet \
+      --max-latency-increase 1.05 --duration 60s`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fs := cmd.Flags()
+			o.afterParse(fs)
+			if !fs.Changed("duration") && !fs.Changed("requests") {
+				// The whole budget, not a sequential plan that stops as
+				// soon as A/A passes: the point is the interval's width.
+				o.Duration = calibrateDuration
+			}
+			o.AA = true
+			o.calibrate = true
+			code, err := runGate(cmd.Context(), e, o)
+			if err != nil {
+				return err
+			}
+			if code != ExitPass {
+				return &codeError{code}
+			}
+			return nil
+		},
+	}
+	o.registerRun(cmd.Flags(), false)
+	return cmd
+}

@@ -1,0 +1,313 @@
+// Command evalgate measures how right infergate's gate is (make eval-gate).
+//
+// It generates model pairs of known cost ratio (1.00, 1.10, 1.25, 1.50 by
+// default) against a base model of about 20 µs per call, judges each pair N
+// times with `infergate run --max-latency-increase 1.15`, with and without
+// a bursty noisy neighbour (CPU-bound processes on every core that come and
+// go in bursts of a few hundred milliseconds), and writes a Markdown table:
+// false fail, false pass, detection and inconclusive rates, and time to
+// verdict, beside the naive rule (one pass each, ratio of point estimates)
+// computed from the same runs.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/infergate/infergate/internal/bareloop"
+	"github.com/infergate/infergate/internal/onnxgen"
+	"github.com/infergate/infergate/internal/ortlib"
+	"github.com/infergate/infergate/result"
+)
+
+const (
+	threshold   = 1.15
+	hiddenWidth = 48
+	baseLayers  = 48
+)
+
+// layersFor approximates a cost ratio with the MLP's depth: a call costs a
+// fixed part plus about 0.4 µs per hidden layer. The true ratio of each
+// generated pair is measured and reported; these only aim.
+var layersFor = map[string]int{"1.00": 48, "1.10": 53, "1.25": 61, "1.50": 74}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "-neighbour-child" {
+		neighbourChild()
+		return
+	}
+	runs := flag.Int("runs", 20, "judgements per pair and condition")
+	quietRuns := flag.Int("quiet-runs", 10, "judgements per pair without the neighbour")
+	ratios := flag.String("ratios", "1.00,1.10,1.25,1.50", "cost ratios to evaluate")
+	bin := flag.String("bin", "bin/infergate", "infergate binary")
+	dataset := flag.String("dataset", "testdata/mlp.parquet", "test set")
+	out := flag.String("out", "docs/eval-gate.md", "Markdown report")
+	extra := flag.String("args", "--intra-op-threads 1", "extra arguments for infergate run")
+	flag.Parse()
+	if err := run(*runs, *quietRuns, strings.Split(*ratios, ","), *bin, *dataset, *out, strings.Fields(*extra)); err != nil {
+		fmt.Fprintln(os.Stderr, "evalgate:", err)
+		os.Exit(1)
+	}
+}
+
+type outcome struct {
+	verdict    result.Verdict
+	ratio      float64 // the gate's point estimate
+	lower      float64
+	upper      float64
+	naiveFirst float64 // p95 ratio of the first block of each: one pass each
+	seconds    float64 // wall time of the run
+	rounds     int
+}
+
+type cell struct {
+	ratio     string
+	trueRatio float64
+	noisy     bool
+	outcomes  []outcome
+}
+
+func run(runs, quietRuns int, ratios []string, bin, dataset, out string, extra []string) error {
+	lib, err := ortlib.Find()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "evalgate")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	base := filepath.Join(dir, "base.onnx")
+	if err := writeMLP(base, 7001, baseLayers); err != nil {
+		return err
+	}
+	models := map[string]string{}
+	for i, r := range ratios {
+		layers, ok := layersFor[r]
+		if !ok {
+			return fmt.Errorf("no model depth for ratio %s", r)
+		}
+		p := filepath.Join(dir, "cand-"+r+".onnx")
+		if err := writeMLP(p, uint64(7100+i), layers); err != nil {
+			return err
+		}
+		models[r] = p
+	}
+
+	// True ratios: medians of a bare loop, interleaved, on a quiet machine.
+	paths := []string{base}
+	for _, r := range ratios {
+		paths = append(paths, models[r])
+	}
+	med, err := bareloop.MedianInterleaved(lib, paths, []int64{1, 64}, 20000, 1)
+	if err != nil {
+		return err
+	}
+	trueRatio := map[string]float64{}
+	for i, r := range ratios {
+		trueRatio[r] = float64(med[i+1]) / float64(med[0])
+		fmt.Fprintf(os.Stderr, "pair %s: true median ratio %.3f (base %v)\n", r, trueRatio[r], med[0])
+	}
+
+	var cells []*cell
+	for _, noisy := range []bool{false, true} {
+		n := quietRuns
+		if noisy {
+			n = runs
+		}
+		if n == 0 {
+			continue
+		}
+		for _, r := range ratios {
+			c := &cell{ratio: r, trueRatio: trueRatio[r], noisy: noisy}
+			for i := range n {
+				o, err := judge(bin, models[r], base, dataset, dir, extra, noisy)
+				if err != nil {
+					return err
+				}
+				c.outcomes = append(c.outcomes, o)
+				fmt.Fprintf(os.Stderr, "ratio %s noisy=%v run %d/%d: %s %.3f [%.3f, %.3f] in %.1fs (%d rounds); naive %.3f\n",
+					r, noisy, i+1, n, o.verdict, o.ratio, o.lower, o.upper, o.seconds, o.rounds, o.naiveFirst)
+			}
+			cells = append(cells, c)
+		}
+	}
+	return os.WriteFile(out, []byte(render(cells, extra)), 0o644)
+}
+
+func writeMLP(path string, seed uint64, layers int) error {
+	h := make([]int, layers)
+	for i := range h {
+		h[i] = hiddenWidth
+	}
+	b, err := onnxgen.NewMLP(filepath.Base(path), seed, 64, h, 10).Graph().Model().Marshal()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// judge runs the gate once, with the neighbour around it when noisy.
+func judge(bin, candidate, production, dataset, dir string, extra []string, noisy bool) (outcome, error) {
+	if noisy {
+		stop, err := startNeighbour()
+		if err != nil {
+			return outcome{}, err
+		}
+		defer stop()
+	}
+	jsonPath := filepath.Join(dir, "result.json")
+	args := append([]string{"run", "--candidate", candidate, "--production", production, "--dataset", dataset,
+		"--max-latency-increase", strconv.FormatFloat(threshold, 'f', -1, 64), "--quiet", "--json", jsonPath}, extra...)
+	start := time.Now()
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	err := cmd.Run()
+	secs := time.Since(start).Seconds()
+	var ee *exec.ExitError
+	if err != nil && !(errors.As(err, &ee) && ee.ExitCode() <= 1) {
+		return outcome{}, fmt.Errorf("infergate: %w", err)
+	}
+	f, err := os.Open(jsonPath)
+	if err != nil {
+		return outcome{}, err
+	}
+	defer f.Close()
+	res, err := result.Read(f)
+	if err != nil {
+		return outcome{}, err
+	}
+	o := outcome{verdict: res.Verdict, seconds: secs}
+	if len(res.Checks) > 0 {
+		o.ratio, o.lower, o.upper = res.Checks[0].Ratio, res.Checks[0].Lower, res.Checks[0].Upper
+	}
+	prod, cand := res.Target(result.RoleProduction), res.Target(result.RoleCandidate)
+	if prod != nil && cand != nil && len(prod.Rounds) > 0 && len(cand.Rounds) > 0 {
+		o.rounds = len(cand.Rounds)
+		o.naiveFirst = firstRoundRatio(prod.Rounds[0], cand.Rounds[0])
+	}
+	return o, nil
+}
+
+func firstRoundRatio(p, c result.Round) float64 {
+	hp, err1 := result.DecodeHistogram(p.Histogram)
+	hc, err2 := result.DecodeHistogram(c.Histogram)
+	if err1 != nil || err2 != nil || hp.Quantile(0.95) == 0 {
+		return 0
+	}
+	return float64(hc.Quantile(0.95)) / float64(hp.Quantile(0.95))
+}
+
+// startNeighbour starts one bursty CPU hog per core.
+func startNeighbour() (stop func(), err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var cmds []*exec.Cmd
+	for i := range runtime.NumCPU() {
+		c := exec.Command(self, "-neighbour-child", strconv.Itoa(i))
+		if err := c.Start(); err != nil {
+			for _, c := range cmds {
+				c.Process.Kill()
+				c.Wait()
+			}
+			return nil, err
+		}
+		cmds = append(cmds, c)
+	}
+	return func() {
+		for _, c := range cmds {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}, nil
+}
+
+// neighbourChild burns a core in bursts of 100–500 ms with pauses of
+// 100–500 ms, until killed (and for at most 10 minutes).
+func neighbourChild() {
+	seed, _ := strconv.Atoi(os.Args[2])
+	rng := rand.New(rand.NewPCG(uint64(seed), uint64(time.Now().UnixNano())))
+	deadline := time.Now().Add(10 * time.Minute)
+	x := 1.0
+	for time.Now().Before(deadline) {
+		burst := time.Duration(100+rng.IntN(400)) * time.Millisecond
+		end := time.Now().Add(burst)
+		for time.Now().Before(end) {
+			for range 10000 {
+				x = x*1.0000001 + 1e-9
+			}
+		}
+		time.Sleep(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+	}
+	_ = x
+}
+
+func render(cells []*cell, extra []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Gate evaluation\n\n")
+	fmt.Fprintf(&b, "Made by `make eval-gate` (scripts/evalgate) on %s, %d cores, %s.\n", time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH)
+	fmt.Fprintf(&b, "Each pair is judged with `infergate run --max-latency-increase %.2f %s` (all other settings default).\n", threshold, strings.Join(extra, " "))
+	fmt.Fprintf(&b, "The noisy neighbour is one CPU-bound process per core, busy in bursts of 100–500 ms with pauses of 100–500 ms.\n")
+	fmt.Fprintf(&b, "True ratio: median per-call latency of candidate / base in a bare in-process loop, interleaved, without the neighbour.\n\n")
+	fmt.Fprintf(&b, "For pairs at or under the threshold a fail is a false fail; above it a pass is a false pass and a fail a detection.\n")
+	fmt.Fprintf(&b, "The naive rule judges the p95 ratio of one pass of each model (the first block of each in the same run) against the threshold.\n\n")
+	b.WriteString("| pair | true ratio | neighbour | runs | fail | pass | inconclusive | false fail | false pass | detection | median time to verdict | naive: fail | naive: false fail | naive p95 ratios (min–max) |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, c := range cells {
+		var fail, pass, inc, naiveFail int
+		var secs, naive []float64
+		for _, o := range c.outcomes {
+			switch o.verdict {
+			case result.VerdictFail:
+				fail++
+			case result.VerdictPass:
+				pass++
+			default:
+				inc++
+			}
+			if o.naiveFirst > threshold {
+				naiveFail++
+			}
+			secs = append(secs, o.seconds)
+			naive = append(naive, o.naiveFirst)
+		}
+		n := len(c.outcomes)
+		over := c.trueRatio > threshold
+		pct := func(k int) string { return fmt.Sprintf("%d/%d", k, n) }
+		falseFail, falsePass, detect, naiveFalse := "–", "–", "–", "–"
+		if over {
+			falsePass, detect = pct(pass), pct(fail)
+		} else {
+			falseFail, naiveFalse = pct(fail), pct(naiveFail)
+		}
+		slices.Sort(naive)
+		nb := "off"
+		if c.noisy {
+			nb = "on"
+		}
+		fmt.Fprintf(&b, "| %s | %.3f | %s | %d | %d | %d | %d | %s | %s | %s | %.1f s | %s | %s | %.2f–%.2f |\n",
+			c.ratio, c.trueRatio, nb, n, fail, pass, inc, falseFail, falsePass, detect, median(secs), pct(naiveFail), naiveFalse, naive[0], naive[len(naive)-1])
+	}
+	return b.String()
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
