@@ -39,7 +39,7 @@ demo: ort build
 	@set +e; ./$(BIN) run \
 	    --candidate examples/candidate.onnx --production examples/production.onnx \
 	    --dataset examples/test_data.parquet --max-latency-increase 1.15 \
-	    --intra-op-threads 1 --duration 20s --json out/demo-result.json; \
+	    --intra-op-threads 1 --json out/demo-result.json; \
 	  code=$$?; \
 	  if [ $$code -eq 1 ]; then echo "== demo: the regression was caught (infergate exited 1, as a CI job would fail); result in out/demo-result.json"; \
 	  else echo "== demo: expected exit 1 (regression), got $$code"; exit 1; fi

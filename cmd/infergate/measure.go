@@ -124,6 +124,11 @@ func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf, jud
 	if err := loader.ValidateFills(ms.fills, specs...); err != nil {
 		return nil, err
 	}
+	for _, m := range ms.models {
+		if err := loader.ValidateInputMap(m.InputMap, specs...); err != nil {
+			return nil, err
+		}
+	}
 	var bindings []*loader.Binding
 	for i, m := range ms.models {
 		b, err := loader.NewBinding(ds, specs[i], loader.BindOptions{

@@ -243,6 +243,11 @@ func judgeWith(specs []compare.Spec, confidence float64, logf bench.Logf) judgeF
 func finish(e *env, res *result.Result, measureErr error, f measureFlags) (ExitCode, error) {
 	res.Config.Confidence = f.Confidence
 	res.Config.OnInconclusive = f.OnInconclusive
+	if errkind.Of(measureErr) == errkind.KindInput && !measuredAny(res) {
+		// Bad input found at the first batch: nothing was measured, so
+		// there is nothing to report but the one line.
+		return 0, measureErr
+	}
 	switch {
 	case measureErr != nil:
 		res.Verdict = result.VerdictError
@@ -264,6 +269,15 @@ func finish(e *env, res *result.Result, measureErr error, f measureFlags) (ExitC
 		return ExitInterrupted, nil
 	}
 	return exitCodeFor(nil, res.Verdict, f.OnInconclusive == inconclusiveFail), nil
+}
+
+func measuredAny(res *result.Result) bool {
+	for _, t := range res.Targets {
+		if len(t.Rounds) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *gate) String() string { return fmt.Sprintf("gate(%d checks)", len(g.specs)) }
