@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,14 +13,118 @@ import (
 	"github.com/infergate/infergate/result"
 )
 
-// MethodPoint marks a check judged on point estimates: Lower and Upper equal
-// the measured quantity. A confidence-interval method (a paired block
-// bootstrap over rounds) is planned; it will fill Lower and Upper from the
-// same per-metric functions below and leave decide unchanged.
+// MethodPoint marks a check that has a point estimate but no interval
+// (fewer than 2 rounds to resample): Lower and Upper equal the measured
+// quantity and the outcome is inconclusive.
 const MethodPoint = "point estimate"
 
-// Judge computes every spec from r's targets and returns the checks, in
-// spec order, and the overall verdict:
+// Defaults of Options.
+const (
+	DefaultConfidence = 0.95
+	// MinResamples is the fewest bootstrap resamples JudgeWith draws: at
+	// 2000 the 5% tail quantile rests on 100 replicates, and after a Holm
+	// adjustment over a handful of checks still on a few dozen.
+	MinResamples = 2000
+	// DefaultSeed makes resampling reproducible: the same document judged
+	// twice gives the same intervals.
+	DefaultSeed uint64 = 0x1f9e_2a7e
+	// DefaultMemoryTolerance is the relative band around the peak-RSS
+	// ratio: peak RSS is nearly deterministic, so it is compared directly,
+	// but allocator and page-cache jitter of a few percent is not a change.
+	DefaultMemoryTolerance = 0.05
+)
+
+// Options tune JudgeWith. Start from DefaultOptions: the zero value of
+// MemoryTolerance and Seed are used as given.
+type Options struct {
+	// Confidence is the one-sided family-wise confidence level, in (0.5, 1):
+	// at 0.95 a good candidate is failed, and a bad one passed, each with
+	// probability at most 5% over all checks and looks. 0 means
+	// DefaultConfidence.
+	Confidence float64
+	// Resamples is the number of bootstrap resamples; values below
+	// MinResamples are raised to it.
+	Resamples int
+	// Seed seeds the resampling.
+	Seed uint64
+	// MemoryTolerance is the relative band around the peak-RSS ratio,
+	// e.g. 0.05: the check fails only when ratio/(1+tol) exceeds the
+	// threshold and passes only when ratio·(1+tol) is within it.
+	MemoryTolerance float64
+	// Look and Looks support sequential testing: a scheduler that judges
+	// after 10, 20 and 40 rounds and stops once Decided passes Looks 3 and
+	// Look 1, 2, 3. The family alpha (1-Confidence) is split evenly across
+	// the planned looks (Bonferroni over looks: alpha/Looks at each), which
+	// is valid whatever the schedule and however the looks correlate, at
+	// the price of some power against an alpha-spending function. Looks 0
+	// (or 1) is a single look; Look must then be 0 or 1. With Looks > 1,
+	// Look must be in 1..Looks.
+	Look, Looks int
+}
+
+// DefaultOptions are the options Judge uses: 95% one-sided, 2000
+// resamples, a fixed seed, 5% memory tolerance, a single look.
+func DefaultOptions() Options {
+	return Options{
+		Confidence:      DefaultConfidence,
+		Resamples:       MinResamples,
+		Seed:            DefaultSeed,
+		MemoryTolerance: DefaultMemoryTolerance,
+	}
+}
+
+func (o Options) normalize() (Options, error) {
+	if o.Confidence == 0 {
+		o.Confidence = DefaultConfidence
+	}
+	if !(o.Confidence > 0.5 && o.Confidence < 1) {
+		return o, inputf("confidence %v: must be between 0.5 and 1 (exclusive), e.g. 0.95", o.Confidence)
+	}
+	o.Resamples = max(o.Resamples, MinResamples)
+	if !(o.MemoryTolerance >= 0) || math.IsInf(o.MemoryTolerance, 0) {
+		return o, inputf("memory tolerance %v: must be a finite fraction of 0 or more, e.g. 0.05", o.MemoryTolerance)
+	}
+	if o.Looks < 0 || o.Look < 0 || o.Look > max(o.Looks, 1) || (o.Looks > 1 && o.Look < 1) {
+		// The scheduler's bug, not the user's.
+		return o, fmt.Errorf("compare: look %d of %d: want 1 <= look <= looks", o.Look, o.Looks)
+	}
+	return o, nil
+}
+
+// alphaLook is the one-sided error each look may spend on the family.
+func (o Options) alphaLook() float64 { return (1 - o.Confidence) / float64(max(o.Looks, 1)) }
+
+// Judgement is JudgeWith's answer.
+type Judgement struct {
+	// Checks are the judged checks, in spec order; never nil.
+	Checks  []result.Check
+	Verdict result.Verdict
+	// Decided is true when every check passed or failed, so more rounds
+	// cannot change the verdict's direction: a sequential scheduler stops.
+	// It is also true for the verdicts "none" and "error", which more
+	// rounds cannot change either.
+	Decided bool
+	// Warnings are for result.Result.Warnings, e.g. a threshold finer than
+	// the run can resolve (see ResolutionWarnings).
+	Warnings []string
+	// DetectableChange is 1 + the relative half-width of the main latency
+	// check's interval (see DetectableChange); 0 when there is none.
+	DetectableChange float64
+}
+
+// Judge is JudgeWith with DefaultOptions, returning the checks and the
+// verdict only. Its warnings are recoverable from the checks with
+// ResolutionWarnings.
+func Judge(r *result.Result, specs []Spec) ([]result.Check, result.Verdict, error) {
+	j, err := JudgeWith(r, specs, DefaultOptions())
+	if err != nil {
+		return nil, "", err
+	}
+	return j.Checks, j.Verdict, nil
+}
+
+// JudgeWith computes every spec from r's targets and returns the checks,
+// in spec order, and the overall verdict:
 //
 //   - "error" when the run failed (r.Error) or any target failed; no check
 //     is judged, because half-measured numbers must not pass a gate;
@@ -27,43 +132,104 @@ const MethodPoint = "point estimate"
 //   - otherwise "fail" if any check failed, else "inconclusive" if any was,
 //     else "pass".
 //
+// Each check gets an interval (see the package documentation for the
+// methods) and fails when the interval lies entirely on the wrong side of
+// its threshold, passes when entirely on the right side (or on it), and is
+// inconclusive otherwise. The outcome is always derived from the Lower and
+// Upper written into the check, so the two cannot disagree.
+//
 // Ratio checks divide the candidate by production; absolute checks judge
-// the candidate, or the single "model" target of a bench result. Judge
+// the candidate, or the single "model" target of a bench result. JudgeWith
 // reads only the document, so it works on a result loaded from disk. It
-// returns an error only when the document cannot answer the specs at all: a
-// target the specs need is missing (an errkind.Input error, since the user
-// chose the document and the flags), a histogram does not decode, or a spec
-// is malformed.
-func Judge(r *result.Result, specs []Spec) ([]result.Check, result.Verdict, error) {
+// returns an error only when the document cannot answer the specs at all:
+// a target the specs need is missing (an errkind.Input error, since the
+// user chose the document and the flags), a histogram does not decode, a
+// spec is malformed, or opts are out of range.
+func JudgeWith(r *result.Result, specs []Spec, opts Options) (Judgement, error) {
 	if r == nil {
-		return nil, "", errors.New("compare: no result to judge")
+		return Judgement{}, errors.New("compare: no result to judge")
+	}
+	opts, err := opts.normalize()
+	if err != nil {
+		return Judgement{}, err
 	}
 	// Non-nil so the document says "checks": [] rather than null.
-	checks := []result.Check{}
+	j := Judgement{Checks: []result.Check{}, Decided: true}
 	if r.Error != "" {
-		return checks, result.VerdictError, nil
+		j.Verdict = result.VerdictError
+		return j, nil
 	}
 	for _, t := range r.Targets {
 		if t.Failed != "" {
-			return checks, result.VerdictError, nil
+			j.Verdict = result.VerdictError
+			return j, nil
 		}
 	}
 	if len(specs) == 0 {
-		return checks, result.VerdictNone, nil
+		j.Verdict = result.VerdictNone
+		return j, nil
 	}
 
-	sides, err := newSides(r, specs)
+	s, err := newSides(r, specs)
 	if err != nil {
-		return nil, "", err
+		return Judgement{}, err
 	}
-	for _, s := range specs {
-		c, err := judgeOne(sides, s)
-		if err != nil {
-			return nil, "", err
+	ests := make([]estimate, len(specs))
+	for i, sp := range specs {
+		if ests[i], err = measure(s, sp, opts); err != nil {
+			return Judgement{}, err
 		}
-		checks = append(checks, c)
 	}
-	return checks, Overall(checks), nil
+	fam := adjust(ests, specs, opts.alphaLook())
+
+	for i, sp := range specs {
+		c := ests[i].check(sp, opts, fam)
+		c.Message = message(sp, ests[i], s.base != nil, c)
+		j.Checks = append(j.Checks, c)
+		j.Decided = j.Decided && c.Outcome != result.OutcomeInconclusive
+	}
+	j.Verdict = Overall(j.Checks)
+	j.Warnings = ResolutionWarnings(j.Checks)
+	j.DetectableChange = DetectableChange(j.Checks)
+	return j, nil
+}
+
+// adjust runs Holm's procedure over the checks that have a statistical
+// interval, once for the fail decisions and once for the pass decisions,
+// each at alpha, and sets every such check's bound level:
+//
+//   - a check Holm rejects (in either direction) gets the level it was
+//     rejected at, alpha/(m-j) for the j-th smallest p-value, so its
+//     interval shows the decision;
+//   - any other check gets the Bonferroni level alpha/m, the widest, so its
+//     interval cannot show a decision Holm did not make.
+//
+// The outcome is then read off those intervals. It returns m, the size of
+// the family.
+func adjust(ests []estimate, specs []Spec, alpha float64) int {
+	var fam []int
+	for i := range ests {
+		if ests[i].statistical() {
+			fam = append(fam, i)
+		}
+	}
+	m := len(fam)
+	pFail, pPass := make([]float64, m), make([]float64, m)
+	for k, i := range fam {
+		pFail[k], pPass[k] = ests[i].pValues(specs[i].Kind, specs[i].Threshold)
+	}
+	levFail, levPass := holm(pFail, alpha), holm(pPass, alpha)
+	for k, i := range fam {
+		level := alpha / float64(m)
+		switch {
+		case levFail[k] > 0:
+			level = levFail[k]
+		case levPass[k] > 0:
+			level = levPass[k]
+		}
+		ests[i].setBounds(level)
+	}
+	return m
 }
 
 // Overall folds checks into a verdict: any fail fails, else any
@@ -84,10 +250,19 @@ func Overall(checks []result.Check) result.Verdict {
 	return v
 }
 
+// roundData is one decoded round of one target.
+type roundData struct {
+	index    int
+	buckets  []result.Bucket
+	samples  int64
+	requests int64 // successful requests, as result.Round counts them
+	elapsed  int64
+}
+
 // sides are the targets a judgement reads. base is nil for single runs.
 type sides struct {
-	base, subj         *result.Target
-	baseHist, subjHist *result.Histogram // merged rounds; nil if no latency spec
+	base, subj             *result.Target
+	baseRounds, subjRounds []roundData // buckets decoded only if a latency spec needs them
 }
 
 func newSides(r *result.Result, specs []Spec) (*sides, error) {
@@ -105,84 +280,214 @@ func newSides(r *result.Result, specs []Spec) (*sides, error) {
 		}
 		needHist = needHist || strings.HasPrefix(sp.Metric, metricLatencyPrefix)
 	}
-	if !needHist {
-		return s, nil
-	}
 	var err error
-	if s.subjHist, err = s.subj.Histogram(); err != nil {
-		return nil, fmt.Errorf("compare: %w", err)
+	if s.subjRounds, err = rounds(s.subj, needHist); err != nil {
+		return nil, err
 	}
 	if s.base != nil {
-		if s.baseHist, err = s.base.Histogram(); err != nil {
-			return nil, fmt.Errorf("compare: %w", err)
+		if s.baseRounds, err = rounds(s.base, needHist); err != nil {
+			return nil, err
 		}
 	}
 	return s, nil
 }
 
+// rounds decodes each round's histogram once (when decode is set): every
+// resample then works on the bucket lists.
+func rounds(t *result.Target, decode bool) ([]roundData, error) {
+	out := make([]roundData, len(t.Rounds))
+	for i, rd := range t.Rounds {
+		out[i] = roundData{index: rd.Index, requests: rd.Requests, elapsed: rd.ElapsedNS}
+		if !decode {
+			continue
+		}
+		h, err := result.DecodeHistogram(rd.Histogram)
+		if err != nil {
+			return nil, fmt.Errorf("compare: target %s round %d: %w", t.Name, rd.Index, err)
+		}
+		out[i].buckets = h.Buckets()
+		out[i].samples = h.Count()
+	}
+	return out, nil
+}
+
+// pairs returns, in order of round index, the rounds of a and b with the
+// same index that both satisfy ok. Pairing by index is what makes the
+// bootstrap paired: round i of both models ran back to back under the
+// same machine conditions, so resampling them together keeps the drift
+// they share out of the ratio.
+func pairs(a, b []roundData, ok func(roundData) bool) (pa, pb []roundData) {
+	at := map[int]int{}
+	for i := len(a) - 1; i >= 0; i-- { // the first of a duplicated index wins
+		at[a[i].index] = i
+	}
+	seen := map[int]bool{}
+	for _, rb := range b {
+		i, found := at[rb.index]
+		if !found || seen[rb.index] || !ok(a[i]) || !ok(rb) {
+			continue
+		}
+		seen[rb.index] = true
+		pa, pb = append(pa, a[i]), append(pb, rb)
+	}
+	return pa, pb
+}
+
+func hasSamples(r roundData) bool { return r.samples > 0 }
+
+func buckets(rs []roundData) [][]result.Bucket {
+	out := make([][]result.Bucket, len(rs))
+	for i, r := range rs {
+		out[i] = r.buckets
+	}
+	return out
+}
+
+func sampleCount(rs []roundData) int64 {
+	var n int64
+	for _, r := range rs {
+		n += r.samples
+	}
+	return n
+}
+
 // estimate is what one metric function measured: both sides, the judged
-// quantity (a ratio, or the candidate's value) and an interval around it.
+// quantity (a ratio, or the candidate's value) and how to bound it.
 type estimate struct {
 	production, candidate float64
 	ratio                 float64 // candidate/production; 0 for absolute checks
 	value                 float64 // the judged quantity: ratio or candidate value
 	lower, upper          float64
-	method                string
+	// method says how the interval was made, without its level.
+	method string
 	// unavailable, when set, says why the quantity cannot be judged; the
 	// check is then inconclusive with this as its message.
 	unavailable string
+	// tooFew, when set, says why the quantity is known but has no
+	// interval (too few rounds): the check is inconclusive, with lower and
+	// upper equal to the value.
+	tooFew  string
+	rounds  int
+	samples int64
+	// The statistical interval, when there is one: a bootstrap
+	// distribution, or a binomial count for a Wilson interval.
+	reps  replicates
+	binom *binomial
+	// Memory's tolerance band and the error-rate thresholds 0 and 1 set
+	// lower and upper directly and have neither.
+	confidence float64 // one-sided level of each bound, once set
 }
 
-func judgeOne(s *sides, sp Spec) (result.Check, error) {
-	if !isFinite(sp.Threshold) || sp.Threshold < 0 {
-		// NewSpecs never makes one; a hand-built Spec must not put NaN into
-		// the document, which JSON cannot encode.
-		return result.Check{}, fmt.Errorf("compare: spec %s: threshold %v is not a finite, non-negative number", sp.Name, sp.Threshold)
-	}
-	var est estimate
-	switch {
-	case strings.HasPrefix(sp.Metric, metricLatencyPrefix):
-		if !(sp.Quantile > 0 && sp.Quantile < 1) {
-			return result.Check{}, fmt.Errorf("compare: spec %s: latency quantile %v out of (0, 1)", sp.Name, sp.Quantile)
-		}
-		if sp.Kind.IsRatio() {
-			est = latencyRatio(s.baseHist, s.subjHist, sp.Quantile)
-		} else {
-			est = latencyValue(s.baseHist, s.subjHist, sp.Quantile)
-		}
-	case sp.Metric == MetricThroughput && sp.Kind.IsRatio():
-		est = throughputRatio(s.base, s.subj)
-	case sp.Metric == MetricPeakRSS && sp.Kind.IsRatio():
-		est = memoryRatio(s.base, s.subj)
-	case sp.Metric == MetricErrorRate && sp.Kind == RateAtMost:
-		est = errorRate(s.base, s.subj)
-	default:
-		return result.Check{}, fmt.Errorf("compare: spec %s: cannot judge metric %q as %v", sp.Name, sp.Metric, sp.Kind)
-	}
+type binomial struct{ x, n int64 }
 
+func (e *estimate) statistical() bool {
+	return e.unavailable == "" && e.tooFew == "" && (e.reps != nil || e.binom != nil)
+}
+
+func (e *estimate) pValues(kind SpecKind, t float64) (pFail, pPass float64) {
+	if e.binom != nil {
+		return wilsonP(e.binom.x, e.binom.n, t)
+	}
+	return e.reps.pValues(kind, t)
+}
+
+func (e *estimate) setBounds(level float64) {
+	if e.binom != nil {
+		e.lower, e.upper = wilson(e.binom.x, e.binom.n, level)
+	} else {
+		e.lower, e.upper = e.reps.bounds(level)
+	}
+	e.confidence = 1 - level
+}
+
+// check turns the estimate into the document's check; fam is the size of
+// the Holm family.
+func (e *estimate) check(sp Spec, opts Options, fam int) result.Check {
 	c := result.Check{
 		Name:       sp.Name,
 		Metric:     sp.Metric,
 		Unit:       sp.Unit,
 		Threshold:  sp.Threshold,
-		Production: finite(est.production),
-		Candidate:  finite(est.candidate),
-		Ratio:      finite(est.ratio),
-		Lower:      finite(est.lower),
-		Upper:      finite(est.upper),
-		Method:     est.method,
+		Production: finite(e.production),
+		Candidate:  finite(e.candidate),
+		Ratio:      finite(e.ratio),
+		Rounds:     e.rounds,
+		Samples:    e.samples,
+		Method:     e.method,
 	}
-	c.Outcome = decide(sp.Kind, est, sp.Threshold)
-	c.Message = message(sp, est, s.base != nil)
-	return c, nil
+	switch {
+	case e.unavailable != "":
+		c.Outcome = result.OutcomeInconclusive
+		c.Lower, c.Upper = finite(e.lower), finite(e.upper)
+	case e.tooFew != "":
+		c.Outcome = result.OutcomeInconclusive
+		c.Lower, c.Upper = finite(e.value), finite(e.value)
+		c.Method = MethodPoint
+	default:
+		if e.statistical() {
+			c.Confidence = e.confidence
+			c.Method += levelNote(e.confidence, opts, fam)
+		}
+		// Decided on the very numbers written down, before finite() could
+		// turn an infinite bound into a 0 that reads as a decision.
+		c.Outcome = decide(sp.Kind, *e, sp.Threshold)
+		c.Lower, c.Upper = finite(e.lower), finite(e.upper)
+	}
+	return c
+}
+
+// levelNote is the level part of a Method string, e.g. ", 98.33%
+// one-sided (95% family-wise: Holm over 3 checks)".
+func levelNote(confidence float64, opts Options, fam int) string {
+	s := ", " + percent(confidence) + " one-sided"
+	var adj []string
+	if fam > 1 {
+		adj = append(adj, fmt.Sprintf("Holm over %d checks", fam))
+	}
+	if opts.Looks > 1 {
+		adj = append(adj, fmt.Sprintf("look %d of %d, Bonferroni over looks", max(opts.Look, 1), opts.Looks))
+	}
+	if len(adj) > 0 {
+		s += " (" + percent(opts.Confidence) + " family-wise: " + strings.Join(adj, "; ") + ")"
+	}
+	return s
+}
+
+// percent prints a level with at most two decimals: 95%, 97.5%, 98.33%.
+func percent(v float64) string {
+	return strconv.FormatFloat(math.Round(v*1e4)/100, 'f', -1, 64) + "%"
+}
+
+func measure(s *sides, sp Spec, opts Options) (estimate, error) {
+	if !isFinite(sp.Threshold) || sp.Threshold < 0 {
+		// NewSpecs never makes one; a hand-built Spec must not put NaN into
+		// the document, which JSON cannot encode.
+		return estimate{}, fmt.Errorf("compare: spec %s: threshold %v is not a finite, non-negative number", sp.Name, sp.Threshold)
+	}
+	switch {
+	case strings.HasPrefix(sp.Metric, metricLatencyPrefix):
+		if !(sp.Quantile > 0 && sp.Quantile < 1) {
+			return estimate{}, fmt.Errorf("compare: spec %s: latency quantile %v out of (0, 1)", sp.Name, sp.Quantile)
+		}
+		if sp.Kind.IsRatio() {
+			return latencyRatio(s, sp.Quantile, opts), nil
+		}
+		return latencyValue(s, sp.Quantile, opts), nil
+	case sp.Metric == MetricThroughput && sp.Kind.IsRatio():
+		return throughputRatio(s, opts), nil
+	case sp.Metric == MetricPeakRSS && sp.Kind.IsRatio():
+		return memoryRatio(s.base, s.subj, opts.MemoryTolerance), nil
+	case sp.Metric == MetricErrorRate && sp.Kind == RateAtMost:
+		return errorRate(s.base, s.subj, sp.Threshold), nil
+	}
+	return estimate{}, fmt.Errorf("compare: spec %s: cannot judge metric %q as %v", sp.Name, sp.Metric, sp.Kind)
 }
 
 // decide compares the interval with the threshold: clear of it on the good
 // side passes, clear of it on the bad side fails, straddling it is
-// inconclusive. With point estimates the interval is a point, so only
-// unavailable data gives inconclusive.
+// inconclusive.
 func decide(kind SpecKind, est estimate, threshold float64) result.Outcome {
-	if est.unavailable != "" || !isFinite(est.lower) || !isFinite(est.upper) {
+	if est.unavailable != "" || est.tooFew != "" || !isFinite(est.lower) || !isFinite(est.upper) {
 		return result.OutcomeInconclusive
 	}
 	switch kind {
@@ -204,42 +509,140 @@ func decide(kind SpecKind, est estimate, threshold float64) result.Outcome {
 	return result.OutcomeInconclusive
 }
 
-// The per-metric functions. Each returns the point estimate today; the
-// bootstrap will resample rounds inside them.
+// The per-metric functions.
 
-func latencyRatio(base, subj *result.Histogram, q float64) estimate {
-	p := float64(base.Quantile(q))
-	c := float64(subj.Quantile(q))
+// latencyRatio is the paired block bootstrap of candidate/production at
+// quantile q: each resample draws round indices with replacement, merges
+// each target's drawn rounds and divides the quantiles.
+func latencyRatio(s *sides, q float64, opts Options) estimate {
 	label := "p" + percentileLabel(q)
 	switch {
-	case base.Count() == 0:
-		return estimate{candidate: c, unavailable: "production has no latency samples; cannot compare " + label}
-	case subj.Count() == 0:
-		return estimate{production: p, unavailable: "candidate has no latency samples; cannot compare " + label}
+	case sampleCount(s.baseRounds) == 0:
+		return estimate{unavailable: "production has no latency samples; cannot compare " + label}
+	case sampleCount(s.subjRounds) == 0:
+		return estimate{unavailable: "candidate has no latency samples; cannot compare " + label}
 	}
-	return pointRatio(p, c)
+	pb, pc := pairs(s.baseRounds, s.subjRounds, hasSamples)
+	n := len(pb)
+	if n == 0 {
+		// Nothing paired (rounds with disjoint indices): show the whole-run
+		// values, but judge nothing.
+		pb, pc = s.baseRounds, s.subjRounds
+	}
+	base, cand := project(buckets(pb)), project(buckets(pc))
+	rb, wb := allOnce(len(pb))
+	rc, wc := allOnce(len(pc))
+	est := pointRatio(base.quantile(q, rb, wb), cand.quantile(q, rc, wc))
+	est.rounds, est.samples = n, sampleCount(pb)+sampleCount(pc)
+	if n < 2 || est.unavailable != "" {
+		if est.unavailable == "" {
+			est.tooFew = tooFew("rounds", n)
+		}
+		return est
+	}
+	est.reps = bootstrap(n, opts.Resamples, opts.Seed, func(r []int, w []int64) float64 {
+		return cand.quantile(q, r, w) / base.quantile(q, r, w)
+	})
+	est.method = fmt.Sprintf("paired block bootstrap over %d rounds, %d resamples", n, opts.Resamples)
+	return est
 }
 
-func latencyValue(base, subj *result.Histogram, q float64) estimate {
+// latencyValue is the block bootstrap of the candidate's quantile q.
+func latencyValue(s *sides, q float64, opts Options) estimate {
 	var p float64
-	if base != nil {
-		p = float64(base.Quantile(q))
+	if s.base != nil {
+		if b := nonEmpty(s.baseRounds); len(b) > 0 {
+			all, once := allOnce(len(b))
+			p = project(buckets(b)).quantile(q, all, once)
+		}
 	}
-	if subj.Count() == 0 {
+	rs := nonEmpty(s.subjRounds)
+	if len(rs) == 0 {
 		return estimate{production: p, unavailable: "no latency samples; cannot judge p" + percentileLabel(q)}
 	}
-	return pointValue(p, float64(subj.Quantile(q)))
+	cand := project(buckets(rs))
+	all, once := allOnce(len(rs))
+	est := pointValue(p, cand.quantile(q, all, once))
+	est.rounds, est.samples = len(rs), sampleCount(rs)
+	if len(rs) < 2 {
+		est.tooFew = tooFew("rounds", len(rs))
+		return est
+	}
+	est.reps = bootstrap(len(rs), opts.Resamples, opts.Seed, func(r []int, w []int64) float64 {
+		return cand.quantile(q, r, w)
+	})
+	est.method = fmt.Sprintf("block bootstrap over %d rounds, %d resamples", len(rs), opts.Resamples)
+	return est
 }
 
-func throughputRatio(base, subj *result.Target) estimate {
-	p, c := base.Throughput.InferencesPerS, subj.Throughput.InferencesPerS
-	if !(p > 0) || !isFinite(p) {
+// tooFew says why a check has no interval, e.g. "needs at least 2 rounds
+// for an interval, has 1".
+func tooFew(what string, n int) string {
+	return fmt.Sprintf("needs at least 2 %s for an interval, has %d", what, n)
+}
+
+func nonEmpty(rs []roundData) []roundData {
+	var out []roundData
+	for _, r := range rs {
+		if r.samples > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// throughputRatio is the paired block bootstrap of the ratio of
+// throughputs, each the drawn rounds' requests over their busy time.
+func throughputRatio(s *sides, opts Options) estimate {
+	pb, pc := pairs(s.baseRounds, s.subjRounds, func(r roundData) bool { return r.elapsed > 0 })
+	rate := func(rs []roundData, r []int, w []int64) float64 {
+		var req, ns int64
+		for i, k := range r {
+			req += w[i] * rs[k].requests
+			ns += w[i] * rs[k].elapsed
+		}
+		return float64(req) / float64(ns) * 1e9
+	}
+	if len(pb) == 0 {
+		// Rounds without busy time (a document from before rounds recorded
+		// it): the whole-run figures, and no interval.
+		p, c := s.base.Throughput.InferencesPerS, s.subj.Throughput.InferencesPerS
+		if !(p > 0) || !isFinite(p) {
+			return estimate{production: p, candidate: c, unavailable: "production throughput is 0; cannot compare throughput"}
+		}
+		est := pointRatio(p, c)
+		if est.unavailable == "" {
+			est.tooFew = tooFew("rounds that record their busy time", 0)
+		}
+		return est
+	}
+	all, once := allOnce(len(pb))
+	p, c := rate(pb, all, once), rate(pc, all, once)
+	if !(p > 0) {
 		return estimate{production: p, candidate: c, unavailable: "production throughput is 0; cannot compare throughput"}
 	}
-	return pointRatio(p, c)
+	est := pointRatio(p, c)
+	est.rounds = len(pb)
+	for i := range pb {
+		est.samples += pb[i].requests + pc[i].requests
+	}
+	if len(pb) < 2 || est.unavailable != "" {
+		if est.unavailable == "" {
+			est.tooFew = tooFew("rounds", len(pb))
+		}
+		return est
+	}
+	est.reps = bootstrap(len(pb), opts.Resamples, opts.Seed, func(r []int, w []int64) float64 {
+		return rate(pc, r, w) / rate(pb, r, w)
+	})
+	est.method = fmt.Sprintf("paired block bootstrap over %d rounds, %d resamples", len(pb), opts.Resamples)
+	return est
 }
 
-func memoryRatio(base, subj *result.Target) estimate {
+// memoryRatio compares peak RSS directly: it is nearly deterministic, so
+// there is nothing to resample, but a band of ±tol keeps allocator noise
+// from deciding a check on its own.
+func memoryRatio(base, subj *result.Target, tol float64) estimate {
 	p, c := float64(base.Memory.PeakRSSBytes), float64(subj.Memory.PeakRSSBytes)
 	// Peak RSS of 0 means "not measured" (no VmHWM on this OS), never a
 	// real process; a ratio against it would be a division by zero or a
@@ -252,10 +655,19 @@ func memoryRatio(base, subj *result.Target) estimate {
 	case c <= 0:
 		return estimate{production: p, unavailable: "candidate peak RSS was not measured; cannot compare memory"}
 	}
-	return pointRatio(p, c)
+	est := pointRatio(p, c)
+	if est.unavailable != "" {
+		return est
+	}
+	est.lower, est.upper = est.ratio/(1+tol), est.ratio*(1+tol)
+	est.method = "peak RSS compared directly, ±" + percent(tol) + " tolerance"
+	return est
 }
 
-func errorRate(base, subj *result.Target) estimate {
+// errorRate bounds the candidate's failed fraction with a Wilson score
+// interval. Thresholds 0 and 1 are decided without one: at 0 any error
+// fails and none passes, at 1 everything passes.
+func errorRate(base, subj *result.Target, t float64) estimate {
 	var p float64
 	if base != nil {
 		p, _ = rateOf(base)
@@ -264,7 +676,19 @@ func errorRate(base, subj *result.Target) estimate {
 	if !ok {
 		return estimate{production: p, unavailable: "no requests were measured; cannot judge the error rate"}
 	}
-	return pointValue(p, c)
+	est := pointValue(p, c)
+	n := subj.Latency.Count + subj.Errors.Total
+	est.samples = n
+	switch {
+	case t <= 0:
+		est.method = "any error fails (threshold 0)"
+	case t >= 1:
+		est.method = "every error rate is within 100%"
+	default:
+		est.binom = &binomial{x: subj.Errors.Total, n: n}
+		est.method = fmt.Sprintf("Wilson score interval on %s errors in %s requests", human.Count(subj.Errors.Total), human.Count(n))
+	}
+	return est
 }
 
 // rateOf is failed / all requests; false when there were none.
@@ -281,16 +705,98 @@ func pointRatio(production, candidate float64) estimate {
 	if !isFinite(r) {
 		return estimate{production: production, candidate: candidate, unavailable: "the ratio is not a finite number"}
 	}
-	return estimate{production: production, candidate: candidate, ratio: r, value: r, lower: r, upper: r, method: MethodPoint}
+	return estimate{production: production, candidate: candidate, ratio: r, value: r, lower: r, upper: r}
 }
 
 func pointValue(production, candidate float64) estimate {
-	return estimate{production: production, candidate: candidate, value: candidate, lower: candidate, upper: candidate, method: MethodPoint}
+	return estimate{production: production, candidate: candidate, value: candidate, lower: candidate, upper: candidate}
+}
+
+// Resolution is the relative half-width of a ratio check's interval,
+// (Upper-Lower)/2/Ratio: how far apart two results must be for this run to
+// tell them apart, at the level the interval was drawn. It is read from
+// the check alone, so a report of a saved document computes the same
+// number. false for checks without a bootstrap interval on a ratio.
+func Resolution(c result.Check) (float64, bool) {
+	kind, known := KindOf(c.Name)
+	if !known || !kind.IsRatio() || c.Confidence <= 0 || c.Rounds < 2 || !(c.Ratio > 0) {
+		return 0, false
+	}
+	h := (c.Upper - c.Lower) / 2 / c.Ratio
+	if !isFinite(h) || h < 0 {
+		return 0, false
+	}
+	return h, true
+}
+
+// DetectableChange is 1 + the Resolution of the main latency check
+// (--max-latency-increase, else --max-p99-increase): the smallest latency
+// ratio this run could tell from 1, e.g. 1.06 for ±6%. 0 when there is no
+// such check with an interval.
+func DetectableChange(checks []result.Check) float64 {
+	for _, name := range []string{NameMaxLatencyIncrease, NameMaxP99Increase} {
+		for _, c := range checks {
+			if c.Name != name {
+				continue
+			}
+			if h, ok := Resolution(c); ok {
+				return 1 + h
+			}
+			return 0
+		}
+	}
+	return 0
+}
+
+// ResolutionWarnings warns, for each ratio check with an interval, when
+// its threshold is closer to 1 than the run's resolution: such a gate
+// cannot pass even an identical model, and will flap or sit at
+// inconclusive.
+func ResolutionWarnings(checks []result.Check) []string {
+	var out []string
+	for _, c := range checks {
+		h, ok := Resolution(c)
+		if !ok || !(math.Abs(c.Threshold-1) < h) {
+			continue
+		}
+		_, thr := human.RatioVs(c.Ratio, c.Threshold)
+		out = append(out, fmt.Sprintf("%s: threshold %s is below what this run can resolve (±%.1f%%); run longer or raise it",
+			c.Name, thr, h*100))
+	}
+	return out
 }
 
 // message is the check's one line for people, e.g.
 // "p95 1.27× production (2.54ms vs 2.00ms, threshold 1.15×)".
-func message(sp Spec, est estimate, pair bool) string {
+//
+// An inconclusive check says why: too few rounds, or the interval that
+// straddles the threshold.
+func message(sp Spec, est estimate, pair bool, c result.Check) string {
+	m := describe(sp, est, pair)
+	switch {
+	case est.unavailable != "" || c.Outcome != result.OutcomeInconclusive:
+	case est.tooFew != "":
+		m += "; " + est.tooFew
+	default:
+		m += fmt.Sprintf("; the interval %s straddles the threshold", interval(sp, c.Lower, c.Upper))
+	}
+	return m
+}
+
+// interval prints bounds in the unit of the judged quantity: "[1.12,
+// 1.19]" for a ratio, "[2.01ms, 2.20ms]", "[0.21%, 1.30%]".
+func interval(sp Spec, lower, upper float64) string {
+	f := func(v float64) string { return formatValue(sp.Unit, v) }
+	switch {
+	case sp.Kind.IsRatio():
+		f = func(v float64) string { r, _ := human.RatioVs(v, sp.Threshold); return strings.TrimSuffix(r, "×") }
+	case sp.Kind == RateAtMost:
+		f = human.Percent
+	}
+	return "[" + f(lower) + ", " + f(upper) + "]"
+}
+
+func describe(sp Spec, est estimate, pair bool) string {
 	if est.unavailable != "" {
 		return est.unavailable
 	}

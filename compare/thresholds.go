@@ -1,16 +1,3 @@
-// Package compare turns thresholds into checks and judges a result against
-// them: the statistics behind infergate's verdict.
-//
-// The flow is k6-like: the command layer parses each flag value once with
-// the Parse helpers, collects them in Thresholds, and calls NewSpecs before
-// anything is measured, so a bad or contradictory threshold fails the run in
-// milliseconds, not after ten minutes of benchmarking. After the run, Judge
-// computes every Spec from the result document alone; it never sees a model,
-// which is what lets `infergate compare` re-judge an old result.
-//
-// The package is opinionated the way benchstat is: a ratio whose baseline
-// is zero, a latency with no samples, memory that was not measured, all give
-// an inconclusive check with a message, never a NaN, an Inf or a silent pass.
 package compare
 
 import (

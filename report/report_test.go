@@ -64,7 +64,14 @@ type side struct {
 	peakRSS    int64
 	errors     map[string]int64
 	failed     string
+	// own is the target's own per-round factor on top of the machine's
+	// drift, which both targets share; nil means none.
+	own []float64
 }
+
+// machine is the slowdown a shared machine imposed on each round, the
+// same for both targets: what the paired bootstrap cancels.
+var machine = []float64{1.00, 1.08, 0.96, 1.04}
 
 func (s side) build(t *testing.T) result.Target {
 	t.Helper()
@@ -81,26 +88,42 @@ func (s side) build(t *testing.T) result.Target {
 		tg.Errors.Total += n
 	}
 	all := result.NewHistogram()
-	for i := range 4 {
+	var busy int64
+	for i, drift := range machine {
+		if s.own != nil {
+			drift *= s.own[i]
+		}
 		h := result.NewHistogram()
 		for j := range s.samples {
 			f := 0.9 + 0.2*float64(j)/float64(max(s.samples-1, 1))
 			if j%50 == 49 {
 				f *= 1.5 // a tail, so p99 and max stand apart
 			}
-			h.Record(time.Duration(float64(s.latency) * f))
+			h.Record(time.Duration(float64(s.latency) * f * drift))
 		}
 		enc, err := h.Encode()
 		if err != nil {
 			t.Fatal(err)
 		}
 		all.Merge(h)
+		// Busy time that gives the side's throughput on average, slowed
+		// down in each round like its latency.
+		var elapsed int64
+		if s.throughput > 0 {
+			elapsed = int64(float64(s.samples) / s.throughput * 1e9 * drift)
+		}
+		busy += elapsed
 		tg.Rounds = append(tg.Rounds, result.Round{
 			Index: i, Position: i % 2, Requests: int64(s.samples), Rows: 32 * int64(s.samples),
-			ElapsedNS: int64(s.samples) * int64(s.latency), Histogram: enc, PeakRSSBytes: s.peakRSS,
+			ElapsedNS: elapsed, Histogram: enc, PeakRSSBytes: s.peakRSS,
 		})
 	}
 	tg.Latency = all.Summary()
+	if busy > 0 {
+		// As bench computes it: over the rounds' busy time.
+		n := float64(s.samples * len(machine))
+		tg.Throughput = result.Throughput{InferencesPerS: n / (float64(busy) / 1e9), RowsPerS: 32 * n / (float64(busy) / 1e9)}
+	}
 	return tg
 }
 
@@ -110,7 +133,7 @@ var (
 	prodSide = side{role: result.RoleProduction, name: "fraud-v1", latency: 2 * time.Millisecond, samples: 250,
 		throughput: 498.7, loadRSS: 24*MiB + 300*1024, peakRSS: 81 * MiB}
 	candSide = side{role: result.RoleCandidate, name: "fraud-v2", latency: 2 * time.Millisecond, samples: 250,
-		throughput: 503.2, loadRSS: 25 * MiB, peakRSS: 84*MiB + 512*1024}
+		throughput: 503.2, loadRSS: 25 * MiB, peakRSS: 84*MiB + 512*1024, own: []float64{1.01, 0.98, 1.02, 0.99}}
 )
 
 // newResult builds a deterministic document: fixed timestamps, machine and
@@ -208,9 +231,9 @@ func TestTableContent(t *testing.T) {
 	// Spot checks that hold whatever the layout: the goldens pin the rest.
 	fx := fixtures(t)
 	for name, want := range map[string][]string{
-		"pair_fail":   {"verdict: FAIL (1 of 2 checks failed: max-latency-increase)", "max-latency-increase: p95 1.27× production", "warning: the machine", "errors: shape mismatch"},
+		"pair_fail":   {"verdict: FAIL (1 of 2 checks failed: max-latency-increase)", "max-latency-increase: p95 1.24× production", "1.24× [1.24, 1.28]", "    method: paired block bootstrap over 4 rounds", "warning: the machine", "errors: shape mismatch"},
 		"pair_pass":   {"verdict: PASS (6 of 6 checks passed)", "≥ 0.95×", "≤ 5ms", "≤ 1.00%"},
-		"bench":       {"infergate bench: fraud-v2", "21.3µs", "verdict: FAIL (1 of 2 checks failed: max-p99)", "≤ 25µs"},
+		"bench":       {"infergate bench: fraud-v2", "21.7µs", "family-wise error controlled with Holm–Bonferroni over 2 checks", "verdict: FAIL (1 of 2 checks failed: max-p99)", "≤ 25µs"},
 		"interrupted": {"INTERRUPTED:", "; run interrupted)", "INCONCLUSIVE", "not measured"},
 		"error":       {"ERROR: the run failed: candidate fraud-v2", "verdict: ERROR"},
 	} {

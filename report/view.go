@@ -22,8 +22,8 @@ type view struct {
 	notices  []string // interrupted, run error, failed targets: read before the numbers
 	metrics  table
 	checks   table    // empty when the run had no checks
-	notes    []string // messages of the checks that did not pass
-	warnings []string // the document's warnings
+	notes    []string // per check: message (if it did not pass) and method; then family-wide notes
+	warnings []string // the document's warnings, and resolution warnings it lacks
 	verdict  string   // the final line
 }
 
@@ -83,7 +83,7 @@ func collect(r *result.Result) view {
 		v.metrics = metricsTable(cols, pair)
 	}
 	v.checks, v.notes = checksTable(r.Checks, cols, pair)
-	v.warnings = r.Warnings
+	v.warnings = warnings(r)
 	v.verdict = verdictLine(r)
 	return v
 }
@@ -336,7 +336,10 @@ func metricsTable(cols []*result.Target, pair bool) table {
 }
 
 // checksTable is check | threshold | production | candidate | ratio |
-// outcome for a pair, or check | threshold | <name> | outcome otherwise.
+// rounds | samples | outcome for a pair, or check | threshold | <name> |
+// rounds | samples | outcome otherwise. The judged quantity (the ratio, or
+// the candidate's value for budgets and the error rate) carries its
+// interval: "1.21× [1.17, 1.26]".
 func checksTable(checks []result.Check, cols []*result.Target, pair bool) (table, []string) {
 	if len(checks) == 0 {
 		return table{}, nil
@@ -353,34 +356,90 @@ func checksTable(checks []result.Check, cols []*result.Target, pair bool) (table
 		t.header = append(t.header, h)
 		t.numeric = append(t.numeric, true)
 	}
-	t.header = append(t.header, "outcome")
-	t.numeric = append(t.numeric, false)
+	t.header = append(t.header, "rounds", "samples", "outcome")
+	t.numeric = append(t.numeric, true, true, false)
 
 	var notes []string
+	family := 0
 	for _, c := range checks {
 		kind, known := compare.KindOf(c.Name)
 		ratio, thrRatio := "", human.Ratio(c.Threshold)
+		value := checkValue(c.Unit, c.Candidate)
 		if kind.IsRatio() {
 			ratio = dash
 			if c.Ratio != 0 {
 				// Extra decimals where 2 would print a failing 1.1512
 				// as the threshold 1.15 itself.
 				ratio, thrRatio = human.RatioVs(c.Ratio, c.Threshold)
+				ratio += bounds(c, func(v float64) string {
+					s, _ := human.RatioVs(v, c.Threshold)
+					return strings.TrimSuffix(s, "×")
+				})
 			}
+		} else if known {
+			value += bounds(c, func(v float64) string { return checkValue(c.Unit, v) })
 		}
 		cells := []string{c.Name, formatThreshold(c, kind, known, thrRatio)}
 		if pair {
-			cells = append(cells, checkValue(c.Unit, c.Production), checkValue(c.Unit, c.Candidate), ratio)
+			cells = append(cells, checkValue(c.Unit, c.Production), value, ratio)
 		} else {
-			cells = append(cells, checkValue(c.Unit, c.Candidate))
+			cells = append(cells, value)
 		}
-		cells = append(cells, strings.ToUpper(string(c.Outcome)))
+		rounds, samples := dash, dash
+		if c.Rounds > 0 {
+			rounds = human.Count(int64(c.Rounds))
+		}
+		if c.Samples > 0 {
+			samples = human.Count(c.Samples)
+		}
+		cells = append(cells, rounds, samples, strings.ToUpper(string(c.Outcome)))
 		t.rows = append(t.rows, cells)
+
+		head := c.Name + ":"
 		if c.Outcome != result.OutcomePass && c.Message != "" {
-			notes = append(notes, c.Name+": "+c.Message)
+			head += " " + c.Message
+		}
+		if c.Outcome != result.OutcomePass || c.Method != "" {
+			notes = append(notes, head)
+		}
+		if c.Method != "" {
+			notes = append(notes, "  method: "+c.Method)
+		}
+		if c.Confidence > 0 {
+			family++
 		}
 	}
+	if family > 1 {
+		notes = append(notes, fmt.Sprintf("family-wise error controlled with Holm–Bonferroni over %d checks", family))
+	}
+	if d := compare.DetectableChange(checks); d > 0 {
+		notes = append(notes, fmt.Sprintf("this run resolves latency changes of about ±%.1f%%", 100*(d-1)))
+	}
 	return t, notes
+}
+
+// bounds is " [lower, upper]" for a check with an interval, formatted by
+// f; empty for a check judged on a point (Lower = Upper, no confidence),
+// such as an old document's or one with too few rounds.
+func bounds(c result.Check, f func(float64) string) string {
+	if c.Confidence <= 0 && c.Lower == c.Upper {
+		return ""
+	}
+	return " [" + f(c.Lower) + ", " + f(c.Upper) + "]"
+}
+
+// warnings are the document's, plus a warning for each ratio threshold
+// finer than the run could resolve, unless the document already has it:
+// a document judged by compare.Judge, which does not return warnings,
+// still gets them, and one whose writer copied them is not repeated.
+func warnings(r *result.Result) []string {
+	out := slices.Clone(r.Warnings)
+	for _, w := range compare.ResolutionWarnings(r.Checks) {
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // formatThreshold prints "≤ 1.15×", "≥ 0.95×", "≤ 1.00%" or "≤ 50ms";

@@ -122,6 +122,36 @@ type Bucket struct {
 // values, against 27,648 counters) and take quantiles of weighted sums
 // of them without building histograms.
 func (h *Histogram) Buckets() []Bucket {
+	// hdr's Distribution walks every counter up to the largest value and
+	// appends a bar for each, empty or not: most of the time it takes to
+	// judge a run went there. The counters are read directly instead, with
+	// the index-to-value mapping of infergate's fixed geometry (lowest
+	// value 1, so unit magnitude 0; 3 digits, so 1024 sub-buckets per half
+	// bucket). TestHistogramBuckets pins it to Quantile.
+	snap := h.h.Export()
+	if snap.LowestTrackableValue != histLowestNS || snap.SignificantFigures != histSigFigs {
+		return h.distributionBuckets() // not ours: DecodeHistogram re-records those, but be safe
+	}
+	const halfMag = 10 // log2 of the sub-bucket half count at 3 digits
+	const half = 1 << halfMag
+	var out []Bucket
+	for i, n := range snap.Counts {
+		if n == 0 {
+			continue
+		}
+		bucket, sub := 0, i
+		if i >= half {
+			bucket, sub = i>>halfMag-1, i&(half-1)+half
+		}
+		// The highest value equivalent to the counter's lowest: what
+		// Quantile reports.
+		v := int64(sub)<<bucket + int64(1)<<bucket - 1
+		out = append(out, Bucket{ValueNS: v, Count: n})
+	}
+	return out
+}
+
+func (h *Histogram) distributionBuckets() []Bucket {
 	var out []Bucket
 	for _, bar := range h.h.Distribution() {
 		if bar.Count > 0 {

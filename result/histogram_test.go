@@ -325,3 +325,23 @@ func TestHistogramBuckets(t *testing.T) {
 		}
 	}
 }
+
+func TestHistogramBucketsMatchDistribution(t *testing.T) {
+	// The direct read of the counters agrees with hdr's own walk, across
+	// the whole range: sub-microsecond floor, every power of two, 60 s.
+	h := NewHistogram()
+	for v := int64(1); v < histHighestNS; v = v*5/4 + 1 {
+		h.RecordNS(v)
+		h.RecordNS(v + v/3)
+	}
+	h.RecordNS(histHighestNS)
+	got, want := h.Buckets(), h.distributionBuckets()
+	if len(got) != len(want) {
+		t.Fatalf("%d buckets, hdr's distribution has %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("bucket %d = %+v, hdr says %+v", i, got[i], want[i])
+		}
+	}
+}

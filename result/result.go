@@ -65,6 +65,10 @@ type Result struct {
 	// what was measured until then.
 	Interrupted bool     `json:"interrupted,omitempty"`
 	Warnings    []string `json:"warnings,omitempty"`
+	// DetectableChange is the smallest latency ratio change this run could
+	// resolve (1 + the relative half-width of the main latency check's
+	// interval), e.g. 1.06; 0 when there was no latency check.
+	DetectableChange float64 `json:"detectable_change,omitempty"`
 	// ToolPeakRSSBytes is the peak resident set of the infergate process
 	// that coordinated the run (the models' workers not included).
 	ToolPeakRSSBytes int64 `json:"tool_peak_rss_bytes,omitempty"`

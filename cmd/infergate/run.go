@@ -219,23 +219,35 @@ func runGate(ctx context.Context, e *env, o *runOptions) (ExitCode, error) {
 	return finish(e, res, err, o.measureFlags)
 }
 
-// judgeWith returns the judge of a measurement's looks for these checks.
+// judgeWith returns the judge of a measurement's looks for these checks:
+// bootstrap intervals, Holm over the checks, alpha split over the looks.
 func judgeWith(specs []compare.Spec, confidence float64, logf bench.Logf) judgeFunc {
 	return func(res *result.Result, look, looks int) (bool, error) {
-		checks, verdict, err := compare.Judge(res, specs)
+		opts := compare.DefaultOptions()
+		opts.Confidence = confidence
+		opts.Look, opts.Looks = look, looks
+		j, err := compare.JudgeWith(res, specs, opts)
 		if err != nil {
 			return false, err
 		}
-		res.Checks, res.Verdict = checks, verdict
-		decided := true
-		for _, c := range checks {
-			if c.Outcome == result.OutcomeInconclusive {
-				decided = false
-			}
-			logf("  %s: %s", c.Name, c.Message)
+		res.Checks, res.Verdict = j.Checks, j.Verdict
+		res.DetectableChange = j.DetectableChange
+		for _, c := range j.Checks {
+			logf("  %s: %s", c.Name, checkSummary(c))
 		}
-		return decided, nil
+		if j.Decided || look == looks {
+			res.Warnings = append(res.Warnings, j.Warnings...)
+		}
+		return j.Decided, nil
 	}
+}
+
+// checkSummary is a progress line's view of a check: ratio, interval, outcome.
+func checkSummary(c result.Check) string {
+	if c.Ratio != 0 {
+		return fmt.Sprintf("%.3f× [%.3f, %.3f] vs %.3g: %s", c.Ratio, c.Lower, c.Upper, c.Threshold, c.Outcome)
+	}
+	return fmt.Sprintf("%s: %s", c.Message, c.Outcome)
 }
 
 // finish applies the inconclusive policy, writes the reports and decides
