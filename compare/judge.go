@@ -748,13 +748,27 @@ func DetectableChange(checks []result.Check) float64 {
 	return 0
 }
 
-// ResolutionWarnings warns, for each ratio check with an interval, when
-// its threshold is closer to 1 than the run's resolution: such a gate
-// cannot pass even an identical model, and will flap or sit at
-// inconclusive.
+// ResolutionWarnings warns, for each undecided ratio check with an
+// interval, when its threshold is closer to 1 than the run's resolution:
+// such a gate cannot pass even an identical model, and will sit at
+// inconclusive. A decided check needs no such warning: its interval
+// already cleared the threshold.
 func ResolutionWarnings(checks []result.Check) []string {
+	return resolutionWarnings(checks, false)
+}
+
+// AAResolutionWarnings is ResolutionWarnings for an A/A run (production
+// against itself), where every check is about resolution, decided or not.
+func AAResolutionWarnings(checks []result.Check) []string {
+	return resolutionWarnings(checks, true)
+}
+
+func resolutionWarnings(checks []result.Check, all bool) []string {
 	var out []string
 	for _, c := range checks {
+		if !all && c.Outcome != result.OutcomeInconclusive {
+			continue
+		}
 		h, ok := Resolution(c)
 		if !ok || !(math.Abs(c.Threshold-1) < h) {
 			continue

@@ -104,6 +104,8 @@ func title(r *result.Result, pair bool, cols []*result.Target) string {
 		}
 	}
 	switch {
+	case pair && r.Config.AA:
+		return fmt.Sprintf("infergate %s: A/A calibration, %s against itself (noise floor)", cmd, nameOf(cols[0]))
 	case pair:
 		return fmt.Sprintf("infergate %s: %s (candidate) vs %s (production)", cmd, nameOf(cols[1]), nameOf(cols[0]))
 	case len(cols) == 1:

@@ -82,7 +82,10 @@ type Tool struct {
 
 // Config is the run's configuration as it was used, secrets redacted.
 type Config struct {
-	Command     string `json:"command"` // "run" or "bench"
+	Command string `json:"command"` // "run" or "bench"
+	// AA is set for an A/A run: production against itself, measuring the
+	// noise floor (`infergate calibrate`, `run --aa`).
+	AA          bool   `json:"aa,omitempty"`
 	Dataset     string `json:"dataset"`
 	DatasetRows int64  `json:"dataset_rows"` // rows in the file
 	Rows        int64  `json:"rows,omitempty"`

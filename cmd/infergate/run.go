@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -121,6 +122,11 @@ func (o *runOptions) validate(getenv func(string) string) (*gate, error) {
 	if g.thr, err = o.thresholds(g.given); err != nil {
 		return nil, err
 	}
+	if o.AA && len(g.given) == 0 {
+		// An A/A run needs a latency check to have an interval to report.
+		g.thr.MaxLatencyIncrease = defaultAAThreshold
+		g.given["max-latency-increase"] = strconv.FormatFloat(defaultAAThreshold, 'f', -1, 64)
+	}
 	if g.specs, err = compare.NewSpecs(g.thr, compare.ModePair); err != nil {
 		return nil, err
 	}
@@ -216,8 +222,24 @@ func runGate(ctx context.Context, e *env, o *runOptions) (ExitCode, error) {
 	res.Config.Command = "run"
 	res.Config.LatencyPercentile = g.thr.LatencyQuantile
 	res.Config.Thresholds = g.given
-	return finish(e, res, err, o.measureFlags)
+	if !o.AA {
+		return finish(e, res, err, o.measureFlags)
+	}
+	// An A/A run reports the noise floor; its verdict gates nothing.
+	res.Config.AA = true
+	res.Warnings = append(res.Warnings, compare.AAResolutionWarnings(res.Checks)...)
+	if res.Verdict == result.VerdictFail {
+		res.Warnings = append(res.Warnings, "the A/A run failed a check: production differs from itself beyond the interval, so this machine or plan is too unsteady for that threshold")
+	}
+	code, err := finish(e, res, err, o.measureFlags)
+	if err != nil || code == ExitInterrupted {
+		return code, err
+	}
+	return ExitPass, nil
 }
+
+// defaultAAThreshold is the latency check an A/A run judges when given none.
+const defaultAAThreshold = 1.15
 
 // judgeWith returns the judge of a measurement's looks for these checks:
 // bootstrap intervals, Holm over the checks, alpha split over the looks.
