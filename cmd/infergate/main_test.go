@@ -273,3 +273,70 @@ func TestCorruptCorpusDatasets(t *testing.T) {
 		})
 	}
 }
+
+func TestInconclusivePolicy(t *testing.T) {
+	ortlib.Require(t)
+	// One round cannot carry an interval: the check is inconclusive.
+	args := func(policy string) []string {
+		return []string{"run", "--candidate", td("mlp_same.onnx"), "--production", td("mlp_base.onnx"),
+			"--dataset", td("mlp.parquet"), "--requests", "50", "--rounds", "1", "--warmup", "10",
+			"--intra-op-threads", "1", "--quiet", "--max-latency-increase", "1.15", "--on-inconclusive", policy}
+	}
+	for policy, want := range map[string]ExitCode{"fail": ExitInconclusive, "warn": ExitPass, "pass": ExitPass} {
+		r := runCLI(t, context.Background(), "1", args(policy)...)
+		if r.code != want {
+			t.Errorf("--on-inconclusive %s: exit %d, want %d; stderr: %s", policy, r.code, want, r.stderr)
+		}
+		if !strings.Contains(r.stdout, "INCONCLUSIVE") {
+			t.Errorf("--on-inconclusive %s: report does not say INCONCLUSIVE:\n%s", policy, r.stdout)
+		}
+		warned := strings.Contains(r.stdout, "--on-inconclusive fail")
+		if warned != (policy == "warn") {
+			t.Errorf("--on-inconclusive %s: warning shown = %v", policy, warned)
+		}
+	}
+}
+
+func TestSequentialRunStopsAtFirstLook(t *testing.T) {
+	ortlib.Require(t)
+	out := filepath.Join(t.TempDir(), "r.json")
+	r := runCLI(t, context.Background(), "1", "run", "--candidate", td("mlp_same.onnx"), "--production", td("mlp_base.onnx"),
+		"--dataset", td("mlp.parquet"), "--max-duration", "20s", "--min-rounds", "4", "--round-time", "20ms",
+		"--intra-op-threads", "1", "--quiet", "--max-latency-increase", "3", "--json", out)
+	if r.code != ExitPass {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	res := readResult(t, out)
+	// A same-cost pair against 3× is decided at the first look.
+	if n := len(res.Targets[1].Rounds); n != 4 || res.Checks[0].Rounds != 4 {
+		t.Errorf("%d rounds (check saw %d), want 4: the run should stop at the first look", n, res.Checks[0].Rounds)
+	}
+	if res.Config.MinRounds != 4 || res.Config.MaxDuration != "20s" || res.Checks[0].Lower >= res.Checks[0].Upper {
+		t.Errorf("config %+v, check %+v", res.Config, res.Checks[0])
+	}
+}
+
+func TestCalibrateReportsNoiseFloor(t *testing.T) {
+	ortlib.Require(t)
+	out := filepath.Join(t.TempDir(), "aa.json")
+	r := runCLI(t, context.Background(), "1", "calibrate", "--production", td("mlp_base.onnx"),
+		"--dataset", td("mlp.parquet"), "--requests", "2000", "--rounds", "10", "--warmup", "100",
+		"--intra-op-threads", "1", "--quiet", "--max-latency-increase", "1.0001", "--json", out)
+	if r.code != ExitPass {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	res := readResult(t, out)
+	if !res.Config.AA || res.Targets[0].Model != res.Targets[1].Model {
+		t.Fatalf("not an A/A run: %+v", res.Config)
+	}
+	if res.DetectableChange <= 1 {
+		t.Errorf("detectable change = %v, want > 1", res.DetectableChange)
+	}
+	// A threshold of 1.0001 is finer than any run resolves: warned.
+	if !strings.Contains(strings.Join(res.Warnings, "\n"), "below what this run can resolve") {
+		t.Errorf("warnings = %q", res.Warnings)
+	}
+	if !strings.Contains(r.stdout, "A/A") {
+		t.Errorf("report does not say A/A:\n%s", r.stdout)
+	}
+}
