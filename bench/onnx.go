@@ -184,6 +184,8 @@ func (t *onnxTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
 	err := t.call(ctx, func(enc *gob.Encoder) error {
 		if err := enc.Encode(wireRequest{Block: &blockRequest{
 			NumBatches:  len(wbs),
+			Offset:      blk.Offset,
+			Accumulate:  blk.Accumulate,
 			Requests:    blk.Requests,
 			Duration:    blk.Duration,
 			Concurrency: blk.Concurrency,

@@ -215,3 +215,27 @@ func TestCancelKillsBusyWorker(t *testing.T) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
+
+func TestONNXTargetReusesBatchesAndAccumulates(t *testing.T) {
+	tgt, err := StartONNX(context.Background(), testConfig(t, testdata("mlp_base.onnx"), "serve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	ctx := context.Background()
+	first, err := tgt.Run(ctx, Block{Batches: []BlockBatch{mlpBatch(1), mlpBatch(3)}, Requests: 30, Concurrency: 1, Record: true, Accumulate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Histogram != nil || first.Requests != 30 || first.Rows != 60 {
+		t.Fatalf("accumulating block: histogram %v, %d requests, %d rows; want none, 30, 60", first.Histogram, first.Requests, first.Rows)
+	}
+	// No batches: the worker reuses the last ones, from offset 1 (3 rows first).
+	second, err := tgt.Run(ctx, Block{Offset: 1, Requests: 11, Concurrency: 2, Record: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Histogram == nil || second.Histogram.Count() != 41 || second.Rows != 6*3+5*1 {
+		t.Fatalf("closing block: histogram %v, %d rows; want 41 samples over both blocks, 23 rows", second.Histogram, second.Rows)
+	}
+}

@@ -35,9 +35,24 @@ type Plan struct {
 	RoundTime time.Duration
 	// Concurrency is the number of calls in flight at once (closed loop).
 	Concurrency int
+	// SubBlockTime is the length of the short blocks a round is split into,
+	// alternating between targets; 0 means DefaultSubBlockTime.
+	SubBlockTime time.Duration
 	// BlockBytes caps the input data sent for one block; when a round needs
 	// more requests than that many batches, it cycles over them.
 	BlockBytes int64
+}
+
+// DefaultSubBlockTime is short against a noisy neighbour's bursts (a few
+// hundred milliseconds) and long against the ~0.1 ms it takes to switch
+// targets over the pipes.
+const DefaultSubBlockTime = 10 * time.Millisecond
+
+func (p Plan) subBlockTime() time.Duration {
+	if p.SubBlockTime > 0 {
+		return p.SubBlockTime
+	}
+	return DefaultSubBlockTime
 }
 
 // DefaultBlockBytes bounds what one block carries to a worker.

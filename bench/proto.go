@@ -38,7 +38,10 @@ type loadReply struct {
 }
 
 type blockRequest struct {
+	// NumBatches batch messages follow; 0 reuses the last block's batches.
 	NumBatches  int
+	Offset      int64
+	Accumulate  bool
 	Requests    int64
 	Duration    time.Duration
 	Concurrency int

@@ -268,6 +268,7 @@ func (s *scheduler) measure(perCall []time.Duration) error {
 		s.hooks.Logf("measuring %d rounds of %d requests per target", looks[0], perRound)
 	}
 	last := looks[len(looks)-1]
+	perSub := s.subBlock(perCall, perRound)
 	var busy time.Duration
 	look := 0
 	for round := 0; round < last; round++ {
@@ -278,21 +279,11 @@ func (s *scheduler) measure(perCall []time.Duration) error {
 		if err != nil {
 			return err
 		}
-		for pos, i := range roundOrder(round, len(s.targets)) {
-			res, err := s.run(i, Block{
-				Batches:   pick(batches, i),
-				Requests:  perRound,
-				Record:    true,
-				ResetPeak: round == 0,
-			})
-			if err != nil {
-				return err
-			}
-			if err := s.m.Targets[i].add(round, pos, res); err != nil {
-				return err
-			}
-			busy += res.Elapsed
+		spent, err := s.round(round, batches, perRound, perSub)
+		if err != nil {
+			return err
 		}
+		busy += spent
 		done := round + 1
 		overBudget := s.plan.Sequential() && busy >= s.plan.MaxDuration
 		if done != looks[look] && !overBudget {
@@ -320,6 +311,86 @@ func (s *scheduler) measure(perCall []time.Duration) error {
 		look++
 	}
 	return nil
+}
+
+// subBlock is the number of requests in one of a round's short blocks.
+// A round's requests are split into blocks of about SubBlockTime that
+// alternate between the targets (A B, B A, A B, …), so that noise lasting
+// longer than a block, such as a neighbour's burst of a few hundred
+// milliseconds, falls on both targets of the round alike.
+func (s *scheduler) subBlock(perCall []time.Duration, perRound int64) int64 {
+	var sum time.Duration
+	for _, d := range perCall {
+		if d <= 0 {
+			return perRound // not timed: one block per target and round
+		}
+		sum += d
+	}
+	mean := sum / time.Duration(len(perCall))
+	sub := max(1, int64(s.plan.subBlockTime()*time.Duration(s.plan.Concurrency)/mean))
+	return min(sub, perRound)
+}
+
+// round runs one round: the same batches on every target, in short
+// alternating blocks, one histogram per target. It returns the busy time
+// of all targets together.
+func (s *scheduler) round(round int, batches []*loader.Batch, perRound, perSub int64) (time.Duration, error) {
+	n := len(s.targets)
+	sums := make([]BlockResult, n)
+	pos := make([]int, n)
+	for p, i := range roundOrder(round, n) {
+		pos[i] = p
+	}
+	var busy time.Duration
+	for off := int64(0); off < perRound; off += perSub {
+		j := off / perSub
+		for _, i := range roundOrder(round+int(j), n) {
+			blk := Block{
+				Offset:     off,
+				Requests:   min(perSub, perRound-off),
+				Record:     true,
+				Accumulate: off+perSub < perRound,
+				ResetPeak:  round == 0 && off == 0,
+			}
+			if off == 0 {
+				blk.Batches = pick(batches, i)
+			}
+			res, err := s.run(i, blk)
+			if err != nil {
+				return busy, err
+			}
+			sums[i].absorb(res)
+			busy += res.Elapsed
+		}
+	}
+	for i := range sums {
+		if err := s.m.Targets[i].add(round, pos[i], sums[i]); err != nil {
+			return busy, err
+		}
+	}
+	return busy, nil
+}
+
+// absorb adds a block's counts to a round's; the histogram comes with the
+// round's last block.
+func (r *BlockResult) absorb(b BlockResult) {
+	r.Requests += b.Requests
+	r.Rows += b.Rows
+	r.Errors += b.Errors
+	r.Elapsed += b.Elapsed
+	r.PeakRSSBytes = max(r.PeakRSSBytes, b.PeakRSSBytes)
+	if r.FirstError == "" {
+		r.FirstError = b.FirstError
+	}
+	for k, v := range b.ErrorsByKind {
+		if r.ErrorsByKind == nil {
+			r.ErrorsByKind = map[string]int64{}
+		}
+		r.ErrorsByKind[k] += v
+	}
+	if b.Histogram != nil {
+		r.Histogram = b.Histogram
+	}
 }
 
 // schedule sizes the rounds and plans the looks (as round counts).

@@ -46,12 +46,21 @@ type fakeTarget struct {
 	blocks  []Block
 	failAt  int // fail the n-th recorded block (1-based); 0 never
 	failErr error
+	open    *result.Histogram // recording across accumulating blocks
+	last    []BlockBatch
 }
 
 func (f *fakeTarget) Info() TargetInfo { return TargetInfo{Name: f.name, Kind: "fake"} }
 func (f *fakeTarget) Close() error     { return nil }
 
 func (f *fakeTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
+	if blk.Batches == nil {
+		if f.last == nil {
+			return BlockResult{}, errors.New("fake: reuse without batches")
+		}
+		blk.Batches = f.last
+	}
+	f.last = blk.Batches
 	f.blocks = append(f.blocks, blk)
 	if blk.Record {
 		*f.log = append(*f.log, f.name)
@@ -71,9 +80,14 @@ func (f *fakeTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
 	}
 	res := BlockResult{Requests: n, Rows: n, Elapsed: time.Duration(n) * f.latency, PeakRSSBytes: 1 << 20}
 	if blk.Record {
-		res.Histogram = result.NewHistogram()
+		if f.open == nil {
+			f.open = result.NewHistogram()
+		}
 		for range n {
-			res.Histogram.Record(f.latency)
+			f.open.Record(f.latency)
+		}
+		if !blk.Accumulate {
+			res.Histogram, f.open = f.open, nil
 		}
 	}
 	return res, nil
@@ -341,4 +355,41 @@ func (d *drifting) Run(ctx context.Context, blk Block) (BlockResult, error) {
 	res, err := d.fakeTarget.Run(ctx, blk)
 	d.latency = max(time.Millisecond, d.latency*8/10)
 	return res, err
+}
+
+func TestRoundSplitsIntoAlternatingSubBlocks(t *testing.T) {
+	var log []string
+	a := &fakeTarget{name: "A", latency: time.Millisecond, log: &log}
+	b := &fakeTarget{name: "B", latency: time.Millisecond, log: &log}
+	// 1 ms calls, 4 ms sub-blocks: a round of 10 requests is 3 blocks of
+	// 4, 4 and 2 requests per target.
+	plan := Plan{Warmup: Amount{Requests: 5}, Measure: Amount{Requests: 20}, Rounds: 2, Concurrency: 1, SubBlockTime: 4 * time.Millisecond}
+	m, err := Measure(context.Background(), []Target{a, b}, &fakeSource{n: 3, targets: 2}, plan, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Round 0 starts A B, round 1 starts B A; blocks alternate within.
+	if got, want := strings.Join(log, ""), "ABBAAB"+"BAABBA"; got != want {
+		t.Errorf("block order = %s, want %s", got, want)
+	}
+	var reqs, offs []string
+	for _, blk := range a.blocks[1:] {
+		reqs = append(reqs, fmt.Sprint(blk.Requests))
+		offs = append(offs, fmt.Sprint(blk.Offset))
+	}
+	if got := strings.Join(reqs, " "); got != "4 4 2 4 4 2" {
+		t.Errorf("sub-block requests = %s", got)
+	}
+	if got := strings.Join(offs, " "); got != "0 4 8 0 4 8" {
+		t.Errorf("sub-block offsets = %s", got)
+	}
+	for _, r := range m.Targets[0].Rounds {
+		h, err := result.DecodeHistogram(r.Histogram)
+		if err != nil || h.Count() != 10 || r.Requests != 10 {
+			t.Errorf("round %d: %d requests, histogram of %v (%v); want 10 and 10", r.Index, r.Requests, h.Count(), err)
+		}
+	}
+	if m.Targets[0].Rounds[0].Position != 0 || m.Targets[0].Rounds[1].Position != 1 {
+		t.Errorf("positions %d %d, want 0 1", m.Targets[0].Rounds[0].Position, m.Targets[0].Rounds[1].Position)
+	}
 }

@@ -38,8 +38,11 @@ type TargetInfo struct {
 // in Duration), cycling over Batches in order.
 type Block struct {
 	// Batches are the distinct inputs of the block; request i uses
-	// Batches[i % len(Batches)].
+	// Batches[(Offset+i) % len(Batches)]. Nil reuses the batches of the
+	// target's previous block, which saves sending them again when a
+	// round is split into many short blocks.
 	Batches []BlockBatch
+	Offset  int64
 	// Requests is the number of calls; when 0, calls continue until
 	// Duration has passed (at least one call is made).
 	Requests int64
@@ -48,6 +51,10 @@ type Block struct {
 	Concurrency int
 	// Record asks for a latency histogram; warmup blocks are not recorded.
 	Record bool
+	// Accumulate keeps recording into the same histogram and returns none;
+	// the next recorded block without Accumulate returns the histogram of
+	// them all.
+	Accumulate bool
 	// ResetPeak resets the peak-memory mark before the block, so the peak
 	// covers the measured pass only.
 	ResetPeak bool

@@ -58,9 +58,15 @@ func ServeWorker(requests io.Reader, replies io.Writer) error {
 type worker struct {
 	session *ort.DynamicAdvancedSession
 	nOut    int
+	// batches are the last block's inputs, kept for blocks that reuse them.
+	batches []ortBatch
+	// open are the histograms of a round being recorded across blocks, one
+	// per caller.
+	open []*result.Histogram
 }
 
 func (w *worker) close() {
+	w.destroyBatches()
 	if w.session != nil {
 		_ = w.session.Destroy()
 	}
@@ -300,29 +306,33 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 		reply.Err = &wireError{Message: "worker: no model loaded"}
 		return reply
 	}
-	if len(wbs) == 0 {
+	if len(wbs) > 0 {
+		// New batches replace the ones kept from the last block.
+		w.destroyBatches()
+		for _, wb := range wbs {
+			b, err := newORTBatch(wb)
+			if err != nil {
+				w.destroyBatches()
+				reply.Err = inputErr("%v", err)
+				return reply
+			}
+			w.batches = append(w.batches, b)
+		}
+	}
+	if len(w.batches) == 0 {
 		reply.Err = &wireError{Message: "worker: block without batches"}
 		return reply
-	}
-	batches := make([]ortBatch, 0, len(wbs))
-	defer func() {
-		for i := range batches {
-			batches[i].destroy()
-		}
-	}()
-	for _, wb := range wbs {
-		b, err := newORTBatch(wb)
-		if err != nil {
-			reply.Err = inputErr("%v", err)
-			return reply
-		}
-		batches = append(batches, b)
 	}
 	if req.ResetPeak {
 		resetPeakRSS()
 	}
 
 	conc := max(1, req.Concurrency)
+	if req.Record {
+		for len(w.open) < conc {
+			w.open = append(w.open, result.NewHistogram())
+		}
+	}
 	loops := make([]*callLoop, conc)
 	var next atomic.Int64
 	var deadline time.Time
@@ -332,9 +342,9 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 	}
 	var wg sync.WaitGroup
 	for i := range loops {
-		l := &callLoop{w: w, batches: batches, record: req.Record}
+		l := &callLoop{w: w, batches: w.batches, offset: req.Offset}
 		if req.Record {
-			l.hist = result.NewHistogram()
+			l.hist = w.open[i]
 		}
 		loops[i] = l
 		wg.Add(1)
@@ -358,7 +368,6 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 	if !first.IsZero() {
 		reply.ElapsedNS = int64(last.Sub(first))
 	}
-	var hist *result.Histogram
 	for _, l := range loops {
 		reply.Requests += l.ok
 		reply.Rows += l.rows
@@ -372,15 +381,15 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 				reply.FirstError = l.firstErr
 			}
 		}
-		if l.hist != nil {
-			if hist == nil {
-				hist = l.hist
-			} else {
-				hist.Merge(l.hist)
-			}
-		}
 	}
-	if hist != nil {
+	if req.Record && !req.Accumulate {
+		// Close the histogram that this and any accumulating blocks before
+		// it recorded into.
+		hist := w.open[0]
+		for _, h := range w.open[1:] {
+			hist.Merge(h)
+		}
+		w.open = nil
 		enc, err := hist.Encode()
 		if err != nil {
 			reply.Err = &wireError{Message: err.Error()}
@@ -392,6 +401,13 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 	return reply
 }
 
+func (w *worker) destroyBatches() {
+	for i := range w.batches {
+		w.batches[i].destroy()
+	}
+	w.batches = nil
+}
+
 // errKindRuntime counts calls that the runtime rejected or failed.
 const errKindRuntime = "runtime_error"
 
@@ -399,7 +415,7 @@ const errKindRuntime = "runtime_error"
 type callLoop struct {
 	w       *worker
 	batches []ortBatch
-	record  bool
+	offset  int64 // request i uses batches[(offset+i) % len]
 	hist    *result.Histogram
 
 	ok, rows, errs int64
@@ -417,7 +433,7 @@ func (l *callLoop) run(next *atomic.Int64, requests int64, deadline time.Time) {
 		if requests <= 0 && i > 0 && !time.Now().Before(deadline) {
 			return
 		}
-		b := &l.batches[i%int64(len(l.batches))]
+		b := &l.batches[(l.offset+i)%int64(len(l.batches))]
 		clear(outputs)
 		t0 := time.Now()
 		err := l.w.session.Run(b.values, outputs)
