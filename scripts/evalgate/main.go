@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -36,10 +37,13 @@ const (
 	baseLayers  = 48
 )
 
-// layersFor approximates a cost ratio with the MLP's depth: a call costs a
-// fixed part plus about 0.4 µs per hidden layer. The true ratio of each
-// generated pair is measured and reported; these only aim.
-var layersFor = map[string]int{"1.00": 48, "1.10": 53, "1.25": 61, "1.50": 74}
+// A call costs a fixed part plus about 0.4 µs per hidden layer, about 2%
+// of the base's cost: the first guess at a candidate's depth. The depth is
+// then tuned by measurement to within ratioTolerance.
+const (
+	perLayer       = 0.02
+	ratioTolerance = 0.015
+)
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "-neighbour-child" {
@@ -91,32 +95,36 @@ func run(runs, quietRuns int, ratios []string, bin, dataset, out string, extra [
 	if err := writeMLP(base, 7001, baseLayers); err != nil {
 		return err
 	}
+	// Each candidate's depth is tuned by measurement until its median cost
+	// ratio to the base is within tolerance of the target: a bare
+	// in-process loop, interleaved, before any neighbour runs.
 	models := map[string]string{}
-	for i, r := range ratios {
-		layers, ok := layersFor[r]
-		if !ok {
-			return fmt.Errorf("no model depth for ratio %s", r)
-		}
-		p := filepath.Join(dir, "cand-"+r+".onnx")
-		if err := writeMLP(p, uint64(7100+i), layers); err != nil {
-			return err
-		}
-		models[r] = p
-	}
-
-	// True ratios: medians of a bare loop, interleaved, on a quiet machine.
-	paths := []string{base}
-	for _, r := range ratios {
-		paths = append(paths, models[r])
-	}
-	med, err := bareloop.MedianInterleaved(lib, paths, []int64{1, 64}, 20000, 1)
-	if err != nil {
-		return err
-	}
 	trueRatio := map[string]float64{}
 	for i, r := range ratios {
-		trueRatio[r] = float64(med[i+1]) / float64(med[0])
-		fmt.Fprintf(os.Stderr, "pair %s: true median ratio %.3f (base %v)\n", r, trueRatio[r], med[0])
+		want, err := strconv.ParseFloat(r, 64)
+		if err != nil {
+			return fmt.Errorf("ratio %q: %w", r, err)
+		}
+		p := filepath.Join(dir, "cand-"+r+".onnx")
+		layers := baseLayers + int(math.Round((want-1)/perLayer))
+		var got float64
+		for try := 0; ; try++ {
+			if err := writeMLP(p, uint64(7100+i), layers); err != nil {
+				return err
+			}
+			med, err := bareloop.MedianInterleaved(lib, []string{base, p}, []int64{1, 64}, 20000, 1)
+			if err != nil {
+				return err
+			}
+			got = float64(med[1]) / float64(med[0])
+			fmt.Fprintf(os.Stderr, "pair %s: %d layers, median ratio %.3f (base %v)\n", r, layers, got, med[0])
+			step := int(math.Round((want - got) / perLayer))
+			if math.Abs(got-want) <= ratioTolerance || try == 5 || step == 0 {
+				break
+			}
+			layers = max(1, layers+step)
+		}
+		models[r], trueRatio[r] = p, got
 	}
 
 	var cells []*cell
