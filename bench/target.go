@@ -47,8 +47,16 @@ type Block struct {
 	// Duration has passed (at least one call is made).
 	Requests int64
 	Duration time.Duration
-	// Concurrency is the number of calls in flight at once (closed loop).
+	// Concurrency is the number of calls in flight at once (closed loop),
+	// or, with Rate, the most in flight at once.
 	Concurrency int
+	// Rate, when positive, makes the block an open loop: calls start at
+	// this many per second on a schedule fixed in advance (Arrival), and
+	// each call's latency is measured from its intended start, so a stalled
+	// server shows in the tail instead of slowing the schedule
+	// (coordinated omission).
+	Rate    float64
+	Arrival Arrival
 	// Record asks for a latency histogram; warmup blocks are not recorded.
 	Record bool
 	// Accumulate keeps recording into the same histogram and returns none;
@@ -82,4 +90,17 @@ type BlockResult struct {
 	// PeakRSSBytes is the target's peak resident set so far (since the last
 	// ResetPeak); 0 when unknown.
 	PeakRSSBytes int64
+	// Late counts open-loop calls that started later than scheduled (all
+	// callers were busy).
+	Late int64
 }
+
+// Arrival is the schedule of an open loop.
+type Arrival int
+
+const (
+	// ArrivalConstant spaces calls evenly, 1/Rate apart.
+	ArrivalConstant Arrival = iota
+	// ArrivalPoisson draws exponential gaps with mean 1/Rate.
+	ArrivalPoisson
+)
