@@ -8,8 +8,11 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 # Unit and end-to-end tests; CI allows 90 minutes, this takes a few.
 TEST_TIMEOUT ?= 15m
+# actionlint lints the example workflows; `go run pkg@version` fetches it
+# through the module proxy without adding it to go.mod.
+ACTIONLINT_VERSION ?= v1.7.12
 
-.PHONY: all build ort test vet demo gen fuzz bench-overhead bench-loader eval-gate clean
+.PHONY: all build ort test vet lint-actions demo gen fuzz bench-overhead bench-loader eval-gate clean
 
 all: build
 
@@ -25,7 +28,14 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
-test: ort vet
+# The example workflows under examples/workflows/. actionlint does not read
+# a composite action's action.yml: internal/actiontest (part of go test)
+# checks it, and every run: block of both, for ${{ }} expressions. shellcheck
+# is turned off so the result does not depend on what the machine has.
+lint-actions:
+	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) -shellcheck= -pyflakes= examples/workflows/*.yml
+
+test: ort vet lint-actions
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	@echo "== gate decisions on real models (runs alone: it measures latency)"
 	INFERGATE_GATE_E2E=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '^TestGateDecisions$$' -v ./cmd/infergate

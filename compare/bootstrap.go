@@ -133,25 +133,42 @@ const bootstrapStream = 0x696e66657267 // "inferg"
 func bootstrap(n, b int, seed uint64, stat func(rounds []int, w []int64) float64) []float64 {
 	src := rand.NewPCG(seed, bootstrapStream)
 	out := make([]float64, b)
-	times := make([]int64, n) // draws per round in this resample
-	rounds := make([]int, 0, n)
-	w := make([]int64, 0, n)
+	d := newDrawer(n)
 	for i := range out {
-		for range n {
-			times[uniform(src, uint64(n))]++
-		}
-		rounds, w = rounds[:0], w[:0]
-		for r, t := range times {
-			if t > 0 {
-				rounds = append(rounds, r)
-				w = append(w, t)
-				times[r] = 0
-			}
-		}
+		rounds, w := d.draw(src)
 		out[i] = stat(rounds, w)
 	}
 	slices.Sort(out)
 	return out
+}
+
+// drawer draws one resample of n rounds with replacement, as the distinct
+// drawn rounds and how many times each was drawn. Its slices are reused
+// by the next draw.
+type drawer struct {
+	times  []int64 // draws per round in this resample
+	rounds []int
+	w      []int64
+}
+
+func newDrawer(n int) *drawer {
+	return &drawer{times: make([]int64, n), rounds: make([]int, 0, n), w: make([]int64, 0, n)}
+}
+
+func (d *drawer) draw(src *rand.PCG) ([]int, []int64) {
+	n := uint64(len(d.times))
+	for range n {
+		d.times[uniform(src, n)]++
+	}
+	d.rounds, d.w = d.rounds[:0], d.w[:0]
+	for r, t := range d.times {
+		if t > 0 {
+			d.rounds = append(d.rounds, r)
+			d.w = append(d.w, t)
+			d.times[r] = 0
+		}
+	}
+	return d.rounds, d.w
 }
 
 // uniform is an unbiased integer in [0, n) by Lemire's multiply-and-reject.

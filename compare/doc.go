@@ -58,6 +58,18 @@
 //     is not a statistical interval (Confidence 0) and takes no part in the
 //     multiplicity adjustment.
 //
+// Unpaired results (JudgeUnpaired, Options.Unpaired): when production
+// and the candidate come from two different runs, as in `infergate
+// compare` of two saved results, round i of one has nothing to do with
+// round i of the other. The latency and throughput ratios then use a
+// two-sample block bootstrap: each resample draws production's rounds
+// with replacement and, independently, the candidate's, and divides the
+// statistics of the two merges. Drift between the runs is not cancelled,
+// so intervals are wider than a paired run's; each such check's Method
+// ends with UnpairedNote and the judgement warns with it. Rounds is then
+// the smaller side's count. Budgets, memory and the error rate are judged
+// as usual.
+//
 // Resampling is seeded (Options.Seed) and reproducible. Quantiles follow
 // HDR's rank rule exactly, so the point estimate equals the quantile of
 // the merged histograms; to make 2000 resamples cheap, each round is

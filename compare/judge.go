@@ -60,6 +60,11 @@ type Options struct {
 	// (or 1) is a single look; Look must then be 0 or 1. With Looks > 1,
 	// Look must be in 1..Looks.
 	Look, Looks int
+	// Unpaired judges two targets that did not run in interleaved rounds
+	// (two saved results, `infergate compare`): ratio checks resample each
+	// target's rounds independently (a two-sample block bootstrap) instead
+	// of by shared round index. See JudgeUnpaired.
+	Unpaired bool
 }
 
 // DefaultOptions are the options Judge uses: 95% one-sided, 2000
@@ -184,12 +189,18 @@ func JudgeWith(r *result.Result, specs []Spec, opts Options) (Judgement, error) 
 
 	for i, sp := range specs {
 		c := ests[i].check(sp, opts, fam)
+		if opts.Unpaired && resamplesRounds(sp) && c.Method != "" && c.Method != MethodPoint {
+			c.Method += "; " + UnpairedNote
+		}
 		c.Message = message(sp, ests[i], s.base != nil, c)
 		j.Checks = append(j.Checks, c)
 		j.Decided = j.Decided && c.Outcome != result.OutcomeInconclusive
 	}
 	j.Verdict = Overall(j.Checks)
 	j.Warnings = ResolutionWarnings(j.Checks)
+	if opts.Unpaired && hasRatio(specs) {
+		j.Warnings = append([]string{UnpairedNote}, j.Warnings...)
+	}
 	j.DetectableChange = DetectableChange(j.Checks)
 	return j, nil
 }
@@ -515,6 +526,9 @@ func decide(kind SpecKind, est estimate, threshold float64) result.Outcome {
 // quantile q: each resample draws round indices with replacement, merges
 // each target's drawn rounds and divides the quantiles.
 func latencyRatio(s *sides, q float64, opts Options) estimate {
+	if opts.Unpaired {
+		return latencyRatioUnpaired(s, q, opts)
+	}
 	label := "p" + percentileLabel(q)
 	switch {
 	case sampleCount(s.baseRounds) == 0:
@@ -594,6 +608,9 @@ func nonEmpty(rs []roundData) []roundData {
 // throughputRatio is the paired block bootstrap of the ratio of
 // throughputs, each the drawn rounds' requests over their busy time.
 func throughputRatio(s *sides, opts Options) estimate {
+	if opts.Unpaired {
+		return throughputRatioUnpaired(s, opts)
+	}
 	pb, pc := pairs(s.baseRounds, s.subjRounds, func(r roundData) bool { return r.elapsed > 0 })
 	rate := func(rs []roundData, r []int, w []int64) float64 {
 		var req, ns int64

@@ -2,7 +2,9 @@ package report
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,8 +15,8 @@ import (
 
 // view is everything a human-readable report shows, formatted once from the
 // document. Collection lives here so that every human format (the terminal
-// table now; Markdown and HTML for pull-request comments later) shows the
-// same numbers with the same wording, and only layout differs.
+// table, Markdown, HTML, and the JUnit messages) shows the same numbers with
+// the same wording, and only layout differs.
 type view struct {
 	title    string
 	meta     []string // run, machine and configuration lines
@@ -22,9 +24,18 @@ type view struct {
 	notices  []string // interrupted, run error, failed targets: read before the numbers
 	metrics  table
 	checks   table    // empty when the run had no checks
-	notes    []string // per check: message (if it did not pass) and method; then family-wide notes
+	notes    []string // checkNotes, then floorNotes
 	warnings []string // the document's warnings, and resolution warnings it lacks
 	verdict  string   // the final line
+
+	// The pieces the richer formats (Markdown, HTML) lay out separately.
+	pair           bool
+	cols           []*result.Target // production then candidate for a pair; else every target
+	rows           []checkRow       // one per check, in document order
+	checkNotes     []string         // per check: message (if it did not pass) and method
+	floorNotes     []string         // family-wide: Holm, the run's resolution
+	verdictWord    string           // "PASS", "FAIL", …
+	verdictDetails []string         // "1 of 2 checks failed: max-latency-increase", …
 }
 
 // table is a header and rows of already formatted cells.
@@ -33,6 +44,12 @@ type table struct {
 	rows   [][]string
 	// numeric marks columns to right-align so digits line up.
 	numeric []bool
+	// groups and labels, when set, have one entry per row: the section the
+	// row belongs to ("latency", "throughput", "memory", "errors") and its
+	// name within it ("p95" for "latency p95"), for formats that show the
+	// sections apart.
+	groups []string
+	labels []string
 }
 
 const dash = "–" // a value that does not exist or cannot be computed
@@ -82,8 +99,12 @@ func collect(r *result.Result) view {
 	if len(cols) > 0 {
 		v.metrics = metricsTable(cols, pair)
 	}
-	v.checks, v.notes = checksTable(r.Checks, cols, pair)
+	v.pair, v.cols = pair, cols
+	v.rows = checkRows(r.Checks)
+	v.checks, v.checkNotes, v.floorNotes = checksTable(r.Checks, v.rows, cols, pair)
+	v.notes = append(slices.Clone(v.checkNotes), v.floorNotes...)
 	v.warnings = warnings(r)
+	v.verdictWord, v.verdictDetails = verdictParts(r)
 	v.verdict = verdictLine(r)
 	return v
 }
@@ -243,10 +264,11 @@ func metricsTable(cols []*result.Target, pair bool) table {
 		t.numeric = append(t.numeric, true)
 	}
 
-	// row adds a metric. value formats one target's number; ratioOf gives
-	// the number ratios are taken of (nil: no ratio for this metric).
-	row := func(name string, value func(*result.Target) string, ratioOf func(*result.Target) float64) {
-		cells := []string{name}
+	// row adds a metric to a group. value formats one target's number;
+	// ratioOf gives the number ratios are taken of (nil: no ratio for this
+	// metric). The row is named "<prefix><label>".
+	row := func(group, prefix, label string, value func(*result.Target) string, ratioOf func(*result.Target) float64) {
+		cells := []string{prefix + label}
 		for _, c := range cols {
 			cells = append(cells, value(c))
 		}
@@ -261,10 +283,12 @@ func metricsTable(cols []*result.Target, pair bool) table {
 			cells = append(cells, cell)
 		}
 		t.rows = append(t.rows, cells)
+		t.groups = append(t.groups, group)
+		t.labels = append(t.labels, label)
 	}
 
 	latency := func(name string, get func(result.Latency) int64) {
-		row("latency "+name, func(t *result.Target) string {
+		row(groupLatency, "latency ", name, func(t *result.Target) string {
 			if t.Latency.Count == 0 {
 				return dash
 			}
@@ -284,7 +308,7 @@ func metricsTable(cols []*result.Target, pair bool) table {
 	latency("max", func(l result.Latency) int64 { return l.MaxNS })
 	latency("mean", func(l result.Latency) int64 { return l.MeanNS })
 
-	row("requests", func(t *result.Target) string { return human.Count(requests(t)) }, nil)
+	row(groupThroughput, "", "requests", func(t *result.Target) string { return human.Count(requests(t)) }, nil)
 	rate := func(get func(*result.Target) float64) func(*result.Target) string {
 		return func(t *result.Target) string {
 			if requests(t) == 0 {
@@ -296,26 +320,26 @@ func metricsTable(cols []*result.Target, pair bool) table {
 	// A target without requests shows "–", so it gets no ratio either.
 	inf := func(t *result.Target) float64 { return float64(min(requests(t), 1)) * t.Throughput.InferencesPerS }
 	rows := func(t *result.Target) float64 { return float64(min(requests(t), 1)) * t.Throughput.RowsPerS }
-	row("inferences/s", rate(inf), inf)
-	row("rows/s", rate(rows), rows)
+	row(groupThroughput, "", "inferences/s", rate(inf), inf)
+	row(groupThroughput, "", "rows/s", rate(rows), rows)
 
 	// Both zero means memory was not measured (no VmHWM on this OS, or a
 	// remote endpoint); a zero peak alone means the same for the peak.
 	unmeasured := func(t *result.Target) bool { return t.Memory.LoadRSSBytes == 0 && t.Memory.PeakRSSBytes == 0 }
-	row("load RSS", func(t *result.Target) string {
+	row(groupMemory, "", "load RSS", func(t *result.Target) string {
 		if unmeasured(t) {
 			return "n/a"
 		}
 		return human.Bytes(t.Memory.LoadRSSBytes)
 	}, func(t *result.Target) float64 { return float64(t.Memory.LoadRSSBytes) })
-	row("peak RSS", func(t *result.Target) string {
+	row(groupMemory, "", "peak RSS", func(t *result.Target) string {
 		if t.Memory.PeakRSSBytes == 0 {
 			return "n/a"
 		}
 		return human.Bytes(t.Memory.PeakRSSBytes)
 	}, func(t *result.Target) float64 { return float64(t.Memory.PeakRSSBytes) })
 
-	row("errors", func(t *result.Target) string {
+	row(groupErrors, "", "errors", func(t *result.Target) string {
 		n := requests(t)
 		if n == 0 {
 			return human.Count(t.Errors.Total)
@@ -332,37 +356,45 @@ func metricsTable(cols []*result.Target, pair bool) table {
 	}
 	slices.Sort(kinds) // map order is random; reports must be reproducible
 	for _, k := range kinds {
-		row("errors: "+k, func(t *result.Target) string { return human.Count(t.Errors.ByKind[k]) }, nil)
+		row(groupErrors, "errors: ", k, func(t *result.Target) string { return human.Count(t.Errors.ByKind[k]) }, nil)
 	}
 	return t
 }
 
-// checksTable is check | threshold | production | candidate | ratio |
-// rounds | samples | outcome for a pair, or check | threshold | <name> |
-// rounds | samples | outcome otherwise. The judged quantity (the ratio, or
-// the candidate's value for budgets and the error rate) carries its
-// interval: "1.21× [1.17, 1.26]".
-func checksTable(checks []result.Check, cols []*result.Target, pair bool) (table, []string) {
-	if len(checks) == 0 {
-		return table{}, nil
-	}
-	t := table{header: []string{"check", "threshold"}, numeric: []bool{false, true}}
-	if pair {
-		t.header = append(t.header, "production", "candidate", "ratio")
-		t.numeric = append(t.numeric, true, true, true)
-	} else {
-		h := "value"
-		if len(cols) == 1 {
-			h = nameOf(cols[0])
-		}
-		t.header = append(t.header, h)
-		t.numeric = append(t.numeric, true)
-	}
-	t.header = append(t.header, "rounds", "samples", "outcome")
-	t.numeric = append(t.numeric, true, true, false)
+// The groups of the metrics table's rows.
+const (
+	groupLatency    = "latency"
+	groupThroughput = "throughput"
+	groupMemory     = "memory"
+	groupErrors     = "errors"
+)
 
-	var notes []string
-	family := 0
+// checkRow is one check's cells, formatted once for every format. The
+// judged quantity (the ratio, or the candidate's value for budgets and the
+// error rate) carries its interval: "1.21× [1.17, 1.26]".
+type checkRow struct {
+	check      result.Check
+	name       string
+	metric     string
+	threshold  string // "≤ 1.15×", "≤ 50ms", "≤ 1.00%"
+	production string // production's value ("" for a single target)
+	value      string // the candidate's (or the model's) value, with the interval for absolute checks
+	ratio      string // ratio with interval for ratio checks, else ""
+	rounds     string
+	samples    string
+	outcome    string // "PASS", "FAIL", "INCONCLUSIVE"
+}
+
+// judged is the cell that carries the judged quantity and its interval.
+func (c checkRow) judged() string {
+	if c.ratio != "" {
+		return c.ratio
+	}
+	return c.value
+}
+
+func checkRows(checks []result.Check) []checkRow {
+	var out []checkRow
 	for _, c := range checks {
 		kind, known := compare.KindOf(c.Name)
 		ratio, thrRatio := "", human.Ratio(c.Threshold)
@@ -381,20 +413,59 @@ func checksTable(checks []result.Check, cols []*result.Target, pair bool) (table
 		} else if known {
 			value += bounds(c, func(v float64) string { return checkValue(c.Unit, v) })
 		}
-		cells := []string{c.Name, formatThreshold(c, kind, known, thrRatio)}
-		if pair {
-			cells = append(cells, checkValue(c.Unit, c.Production), value, ratio)
-		} else {
-			cells = append(cells, value)
+		row := checkRow{
+			check: c, name: c.Name, metric: c.Metric,
+			threshold:  formatThreshold(c, kind, known, thrRatio),
+			production: checkValue(c.Unit, c.Production),
+			value:      value, ratio: ratio,
+			rounds: dash, samples: dash,
+			outcome: strings.ToUpper(string(c.Outcome)),
 		}
-		rounds, samples := dash, dash
 		if c.Rounds > 0 {
-			rounds = human.Count(int64(c.Rounds))
+			row.rounds = human.Count(int64(c.Rounds))
 		}
 		if c.Samples > 0 {
-			samples = human.Count(c.Samples)
+			row.samples = human.Count(c.Samples)
 		}
-		cells = append(cells, rounds, samples, strings.ToUpper(string(c.Outcome)))
+		out = append(out, row)
+	}
+	return out
+}
+
+// checksTable is check | threshold | production | candidate | ratio |
+// rounds | samples | outcome for a pair, or check | threshold | <name> |
+// rounds | samples | outcome otherwise. It also returns the notes per
+// check (message and method) and those on the whole family of checks.
+func checksTable(checks []result.Check, rows []checkRow, cols []*result.Target, pair bool) (table, []string, []string) {
+	if len(checks) == 0 {
+		return table{}, nil, nil
+	}
+	t := table{header: []string{"check", "threshold"}, numeric: []bool{false, true}}
+	if pair {
+		t.header = append(t.header, "production", "candidate", "ratio")
+		t.numeric = append(t.numeric, true, true, true)
+	} else {
+		h := "value"
+		if len(cols) == 1 {
+			h = nameOf(cols[0])
+		}
+		t.header = append(t.header, h)
+		t.numeric = append(t.numeric, true)
+	}
+	t.header = append(t.header, "rounds", "samples", "outcome")
+	t.numeric = append(t.numeric, true, true, false)
+
+	var notes, family []string
+	held := 0
+	for _, row := range rows {
+		c := row.check
+		cells := []string{row.name, row.threshold}
+		if pair {
+			cells = append(cells, row.production, row.value, row.ratio)
+		} else {
+			cells = append(cells, row.value)
+		}
+		cells = append(cells, row.rounds, row.samples, row.outcome)
 		t.rows = append(t.rows, cells)
 
 		head := c.Name + ":"
@@ -408,16 +479,16 @@ func checksTable(checks []result.Check, cols []*result.Target, pair bool) (table
 			notes = append(notes, "  method: "+c.Method)
 		}
 		if c.Confidence > 0 {
-			family++
+			held++
 		}
 	}
-	if family > 1 {
-		notes = append(notes, fmt.Sprintf("family-wise error controlled with Holm–Bonferroni over %d checks", family))
+	if held > 1 {
+		family = append(family, fmt.Sprintf("family-wise error controlled with Holm–Bonferroni over %d checks", held))
 	}
 	if d := compare.DetectableChange(checks); d > 0 {
-		notes = append(notes, fmt.Sprintf("this run resolves latency changes of about ±%.1f%%", 100*(d-1)))
+		family = append(family, fmt.Sprintf("this run resolves latency changes of about ±%.1f%%", 100*(d-1)))
 	}
-	return t, notes
+	return t, notes, family
 }
 
 // bounds is " [lower, upper]" for a check with an interval, formatted by
@@ -491,6 +562,17 @@ func checkValue(unit string, v float64) string {
 // verdictLine is the last line, the one a CI log is read for, e.g.
 // "verdict: FAIL (1 of 2 checks failed: max-latency-increase)".
 func verdictLine(r *result.Result) string {
+	word, details := verdictParts(r)
+	line := "verdict: " + word
+	if len(details) > 0 {
+		line += " (" + strings.Join(details, "; ") + ")"
+	}
+	return line
+}
+
+// verdictParts is the verdict in words ("FAIL") and what backs it ("1 of 2
+// checks failed: max-latency-increase").
+func verdictParts(r *result.Result) (string, []string) {
 	var failed, inconclusive []string
 	for _, c := range r.Checks {
 		switch c.Outcome {
@@ -546,9 +628,112 @@ func verdictLine(r *result.Result) string {
 	if r.Interrupted {
 		details = append(details, "run interrupted")
 	}
-	line := "verdict: " + word
-	if len(details) > 0 {
-		line += " (" + strings.Join(details, "; ") + ")"
+	return word, details
+}
+
+// setting is one line of the run's configuration or machine, keyed by the
+// document's own field name so that it can be found in the JSON.
+type setting struct{ key, value string }
+
+// configSettings lists every configuration field the document has set,
+// thresholds as "threshold <flag>", in the document's order.
+func configSettings(r *result.Result) []setting {
+	var out []setting
+	add := func(key, value string) {
+		if value != "" {
+			out = append(out, setting{key, value})
+		}
 	}
-	return line
+	num := func(n int64) string {
+		if n == 0 {
+			return ""
+		}
+		return strconv.FormatInt(n, 10)
+	}
+	flt := func(f float64) string {
+		if f == 0 {
+			return ""
+		}
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	yes := func(b bool) string {
+		if b {
+			return "true"
+		}
+		return ""
+	}
+	c := r.Config
+	if r.Tool.Name != "" || r.Tool.Version != "" {
+		add("tool", strings.TrimSpace(r.Tool.Name+" "+r.Tool.Version))
+	}
+	if !r.StartedAt.IsZero() {
+		add("started_at", r.StartedAt.UTC().Format(time.RFC3339))
+	}
+	if !r.FinishedAt.IsZero() {
+		add("finished_at", r.FinishedAt.UTC().Format(time.RFC3339))
+	}
+	add("command", c.Command)
+	add("aa", yes(c.AA))
+	add("dataset", c.Dataset)
+	add("dataset_rows", num(c.DatasetRows))
+	add("rows", num(c.Rows))
+	add("batch_size", num(int64(c.BatchSize)))
+	add("shuffle", yes(c.Shuffle))
+	if c.Shuffle {
+		add("shuffle_seed", strconv.FormatInt(c.ShuffleSeed, 10))
+	}
+	add("warmup", c.Warmup)
+	add("requests", num(c.Requests))
+	add("duration", c.Duration)
+	add("rounds", num(int64(c.Rounds)))
+	add("min_rounds", num(int64(c.MinRounds)))
+	add("round_time", c.RoundTime)
+	add("max_duration", c.MaxDuration)
+	add("confidence", flt(c.Confidence))
+	add("on_inconclusive", c.OnInconclusive)
+	add("concurrency", num(int64(c.Concurrency)))
+	add("device", c.Device)
+	add("intra_op_threads", num(int64(c.IntraThreads)))
+	add("inter_op_threads", num(int64(c.InterThreads)))
+	add("graph_optimization", c.GraphOptimization)
+	add("latency_percentile", flt(c.LatencyPercentile))
+	names := slices.Sorted(maps.Keys(c.Thresholds))
+	for _, k := range names {
+		add("threshold "+k, c.Thresholds[k])
+	}
+	return out
+}
+
+// machineSettings lists the machine's fields the document has set.
+func machineSettings(r *result.Result) []setting {
+	var out []setting
+	add := func(key, value string) {
+		if value != "" {
+			out = append(out, setting{key, value})
+		}
+	}
+	m := r.Machine
+	add("hostname", m.Hostname)
+	add("os", m.OS)
+	add("arch", m.Arch)
+	add("cpu_model", m.CPUModel)
+	if m.Cores > 0 {
+		add("cores", strconv.Itoa(m.Cores))
+	}
+	add("go_version", m.GoVersion)
+	add("onnxruntime_version", m.ORTVersion)
+	add("gpu", m.GPU)
+	if r.ToolPeakRSSBytes > 0 {
+		add("tool_peak_rss", human.Bytes(r.ToolPeakRSSBytes))
+	}
+	return out
+}
+
+// targetLabel is "candidate fraud-v2 (models/fraud-v2.onnx)".
+func targetLabel(t *result.Target) string {
+	s := string(t.Role) + " " + nameOf(t)
+	if t.Model != "" && t.Model != t.Name {
+		s += " (" + t.Model + ")"
+	}
+	return s
 }

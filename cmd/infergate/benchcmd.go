@@ -77,6 +77,15 @@ func runBench(ctx context.Context, e *env, o *benchOptions) (ExitCode, error) {
 		return 0, runFailure(err)
 	}
 	res.Config.Command = "bench"
+	// The budgets as given, so that merge can judge them again.
+	for flag, v := range map[string]string{"max-p50": o.MaxP50, "max-p95": o.MaxP95, "max-p99": o.MaxP99} {
+		if v != "" {
+			if res.Config.Thresholds == nil {
+				res.Config.Thresholds = map[string]string{}
+			}
+			res.Config.Thresholds[flag] = v
+		}
+	}
 	if len(specs) == 0 && err == nil && !res.Interrupted {
 		res.Verdict = result.VerdictNone
 	}

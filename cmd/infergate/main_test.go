@@ -39,11 +39,28 @@ type cliResult struct {
 // binary. extraEnv entries ("K=V") override the environment it sees.
 func runCLI(t *testing.T, ctx context.Context, workerMode string, args ...string) cliResult {
 	t.Helper()
+	return runCLIEnv(t, ctx, workerMode, nil, args...)
+}
+
+// runCLIEnv is runCLI with vars overriding the environment infergate
+// reads. The real GITHUB_* variables are hidden, so that tests run on a
+// GitHub runner never write to its step summary or outputs.
+func runCLIEnv(t *testing.T, ctx context.Context, workerMode string, vars map[string]string, args ...string) cliResult {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
+	getenv := func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		if strings.HasPrefix(k, "GITHUB_") {
+			return ""
+		}
+		return os.Getenv(k)
+	}
 	e := &env{
 		Stdout:     &stdout,
 		Stderr:     &stderr,
-		Getenv:     os.Getenv,
+		Getenv:     getenv,
 		Executable: func() (string, error) { return os.Args[0], nil },
 		WorkerEnv:  append(os.Environ(), cmdWorkerEnv+"="+workerMode),
 	}

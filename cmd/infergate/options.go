@@ -44,8 +44,8 @@ type measureFlags struct {
 	GraphOptimization string
 	ORTLib            string
 
-	JSONPath string
-	Quiet    bool
+	outputFlags
+	Quiet bool
 
 	// Absolute budgets; judged on the candidate (run) or the model (bench).
 	MaxP50, MaxP95, MaxP99 string
@@ -74,8 +74,7 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.MaxDuration, "max-duration", "120s", "budget of measured time, all models together; the run stops as soon as every check is decided")
 	fs.IntVar(&f.MinRounds, "min-rounds", 10, "rounds before the first look (then at each doubling)")
 	fs.StringVar(&f.RoundTime, "round-time", "250ms", "time each model's block of a round aims for")
-	fs.Float64Var(&f.Confidence, "confidence", 0.95, "one-sided confidence level of every verdict")
-	fs.StringVar(&f.OnInconclusive, "on-inconclusive", inconclusiveWarn, "when a check cannot be decided within the budget: pass, warn (exit 0 with a warning) or fail (exit 4)")
+	f.registerPolicy(fs)
 	fs.IntVar(&f.Concurrency, "concurrency", 1, "calls in flight at once per model (closed loop): N goroutines calling Run on one session")
 
 	fs.StringVar(&f.Device, "device", "cpu", "execution device (cpu)")
@@ -84,12 +83,35 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.GraphOptimization, "graph-optimization", "all", "ONNX Runtime graph optimisation: "+strings.Join(bench.GraphOptimizationLevels, ", "))
 	fs.StringVar(&f.ORTLib, "ort-lib", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_LIB, then the cache that `make ort` fills)")
 
-	fs.StringVar(&f.JSONPath, "json", "", "write the result JSON to this `file`")
+	f.outputFlags.register(fs)
 	fs.BoolVarP(&f.Quiet, "quiet", "q", false, "no progress lines on stderr")
 
+	f.registerBudgets(fs)
+}
+
+// registerBudgets adds the absolute latency budgets (shared with compare).
+func (f *measureFlags) registerBudgets(fs *pflag.FlagSet) {
 	fs.StringVar(&f.MaxP50, "max-p50", "", "absolute p50 budget, e.g. 10ms")
 	fs.StringVar(&f.MaxP95, "max-p95", "", "absolute p95 budget, e.g. 20ms")
 	fs.StringVar(&f.MaxP99, "max-p99", "", "absolute p99 budget, e.g. 50ms")
+}
+
+// validatePolicy checks --confidence and --on-inconclusive.
+func validatePolicy(confidence float64, onInconclusive string) error {
+	if !(confidence >= 0.5 && confidence < 1) {
+		return errkind.Input(fmt.Errorf("--confidence %v: want a level in [0.5, 1), e.g. 0.95", confidence))
+	}
+	switch onInconclusive {
+	case inconclusivePass, inconclusiveWarn, inconclusiveFail:
+		return nil
+	}
+	return errkind.Input(fmt.Errorf("--on-inconclusive %q: want pass, warn or fail", onInconclusive))
+}
+
+// registerPolicy adds --confidence and --on-inconclusive.
+func (f *measureFlags) registerPolicy(fs *pflag.FlagSet) {
+	fs.Float64Var(&f.Confidence, "confidence", 0.95, "one-sided confidence level of every verdict")
+	fs.StringVar(&f.OnInconclusive, "on-inconclusive", inconclusiveWarn, "when a check cannot be decided within the budget: pass, warn (exit 0 with a warning) or fail (exit 4)")
 }
 
 // afterParse records flags whose presence matters, not just their value.
@@ -133,13 +155,8 @@ func (f *measureFlags) plan() (bench.Plan, error) {
 			return p, err
 		}
 	}
-	if !(f.Confidence >= 0.5 && f.Confidence < 1) {
-		return p, errkind.Input(fmt.Errorf("--confidence %v: want a level in [0.5, 1), e.g. 0.95", f.Confidence))
-	}
-	switch f.OnInconclusive {
-	case inconclusivePass, inconclusiveWarn, inconclusiveFail:
-	default:
-		return p, errkind.Input(fmt.Errorf("--on-inconclusive %q: want pass, warn or fail", f.OnInconclusive))
+	if err := validatePolicy(f.Confidence, f.OnInconclusive); err != nil {
+		return p, err
 	}
 	if f.BatchSize < 1 {
 		return p, errkind.Input(fmt.Errorf("--batch-size %d: need at least 1", f.BatchSize))
@@ -156,7 +173,7 @@ func (f *measureFlags) plan() (bench.Plan, error) {
 	if f.Device != "cpu" {
 		return p, errkind.Input(fmt.Errorf("--device %q: only cpu is supported in this version", f.Device))
 	}
-	if err := checkWritable("json", f.JSONPath); err != nil {
+	if err := f.outputFlags.validate(); err != nil {
 		return p, err
 	}
 	return p, p.Validate()

@@ -3,35 +3,133 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/infergate/infergate/internal/errkind"
 	"github.com/infergate/infergate/report"
 	"github.com/infergate/infergate/result"
 )
 
-// writeReports renders the terminal table on stdout and writes the JSON
-// result file. The table is rendered in full before it is written, so
-// stdout never holds half a report.
-func writeReports(e *env, res *result.Result, jsonPath string) error {
-	if jsonPath != "" {
-		var buf bytes.Buffer
-		if err := report.NewJSON(res).Report(&buf); err != nil {
-			return errkind.Run(err)
-		}
-		if err := writeFileAtomic(jsonPath, buf.Bytes()); err != nil {
-			return errkind.Input(fmt.Errorf("--json %s: %w", jsonPath, err))
-		}
+// outputFlags are where a command writes its reports besides the table on
+// stdout: one file per format, each written atomically, and an optional
+// Pushgateway.
+type outputFlags struct {
+	JSONPath        string
+	MarkdownPath    string
+	JUnitPath       string
+	HTMLPath        string
+	OpenMetricsPath string
+	Pushgateway     string
+}
+
+// fileFormat is one report file a command can write.
+type fileFormat struct {
+	flag  string
+	usage string
+	path  func(*outputFlags) *string
+	new   func(*result.Result) report.Reporter
+}
+
+// fileFormats are the report files, in the order they are written.
+var fileFormats = []fileFormat{
+	{"json", "write the result JSON to this `file`", func(o *outputFlags) *string { return &o.JSONPath }, report.NewJSON},
+	{"markdown", "write a Markdown report (for a pull-request comment) to this `file`", func(o *outputFlags) *string { return &o.MarkdownPath }, report.NewMarkdown},
+	{"junit", "write a JUnit XML report (one test case per check) to this `file`", func(o *outputFlags) *string { return &o.JUnitPath }, report.NewJUnit},
+	{"html", "write a self-contained HTML report to this `file`", func(o *outputFlags) *string { return &o.HTMLPath }, report.NewHTML},
+	{"openmetrics", "write the result as OpenMetrics text to this `file`", func(o *outputFlags) *string { return &o.OpenMetricsPath }, report.NewOpenMetrics},
+}
+
+func (o *outputFlags) register(fs *pflag.FlagSet) {
+	for _, f := range fileFormats {
+		fs.StringVar(f.path(o), f.flag, "", f.usage)
 	}
-	var buf bytes.Buffer
-	if err := report.NewTable(res).Report(&buf); err != nil {
-		return errkind.Run(err)
+	fs.StringVar(&o.Pushgateway, "pushgateway", "", "PUT the OpenMetrics report to this Prometheus Pushgateway `URL` (job infergate)")
+}
+
+// validate fails before anything runs when a report could not be written
+// later: an unwritable place, a directory, two formats into one file, or a
+// Pushgateway address that is not an http(s) URL.
+func (o *outputFlags) validate() error {
+	seen := map[string]string{}
+	for _, f := range fileFormats {
+		p := *f.path(o)
+		if p == "" {
+			continue
+		}
+		if err := checkWritable(f.flag, p); err != nil {
+			return err
+		}
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			abs = filepath.Clean(p)
+		}
+		if other, dup := seen[abs]; dup {
+			return errkind.Input(fmt.Errorf("--%s and --%s both write %s: give each report its own file", other, f.flag, p))
+		}
+		seen[abs] = f.flag
 	}
-	if _, err := e.Stdout.Write(buf.Bytes()); err != nil {
-		return errkind.Run(fmt.Errorf("write report: %w", err))
+	if o.Pushgateway != "" {
+		u, err := url.Parse(o.Pushgateway)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errkind.Input(fmt.Errorf("--pushgateway %q: want an http(s) URL such as http://pushgateway:9091", o.Pushgateway))
+		}
 	}
 	return nil
+}
+
+// writeReports writes every requested report file, then the terminal table
+// on stdout, then what GitHub Actions reads (annotations after the table,
+// the step summary, the step's outputs) and the Pushgateway push.
+//
+// Every report is rendered in full before anything is written, so a
+// rendering error leaves neither a file nor half a table; each file is
+// written atomically.
+func writeReports(e *env, res *result.Result, out outputFlags) error {
+	rendered := make([][]byte, len(fileFormats))
+	for i, f := range fileFormats {
+		if *f.path(&out) == "" {
+			continue
+		}
+		var buf bytes.Buffer
+		if err := f.new(res).Report(&buf); err != nil {
+			return errkind.Run(fmt.Errorf("%s report: %w", f.flag, err))
+		}
+		rendered[i] = buf.Bytes()
+	}
+	var table bytes.Buffer
+	if err := report.NewTable(res).Report(&table); err != nil {
+		return errkind.Run(err)
+	}
+	for i, f := range fileFormats {
+		path := *f.path(&out)
+		if path == "" {
+			continue
+		}
+		if err := writeFileAtomic(path, rendered[i]); err != nil {
+			return errkind.Input(fmt.Errorf("--%s %s: %w", f.flag, path, err))
+		}
+	}
+	table.Write(annotations(e, res))
+	if _, err := e.Stdout.Write(table.Bytes()); err != nil {
+		return errkind.Run(fmt.Errorf("write report: %w", err))
+	}
+	publishGitHub(e, res, out)
+	if out.Pushgateway != "" {
+		if err := pushMetrics(out.Pushgateway, res); err != nil {
+			warnf(e, "--pushgateway: %v", err)
+		}
+	}
+	return nil
+}
+
+// warnf prints a warning that does not change the exit code.
+func warnf(e *env, format string, args ...any) {
+	fmt.Fprintf(e.Stderr, "infergate: warning: %s\n", firstLine(fmt.Sprintf(format, args...)))
 }
 
 // writeFileAtomic writes through a temporary file and a rename, so a killed
@@ -86,4 +184,42 @@ func checkWritable(flag, path string) error {
 	f.Close()
 	os.Remove(f.Name())
 	return nil
+}
+
+// readResultFile reads a saved result document. Anything that is not a
+// result this infergate can read is bad input (exit 2), with one line that
+// names the file.
+func readResultFile(path string) (*result.Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, errkind.Input(err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, errkind.Input(fmt.Errorf("%s is a directory, not a result file", path))
+	}
+	r, err := result.Read(f)
+	if err != nil {
+		// result.ErrSchema: not JSON, not a result, or a schema_version
+		// newer than this build reads.
+		return nil, errkind.Input(fmt.Errorf("%s: %w", path, err))
+	}
+	if r.Tool.Name != "infergate" {
+		name := r.Tool.Name
+		if name == "" {
+			name = "no tool.name"
+		} else {
+			name = "tool.name " + fmt.Sprintf("%q", name)
+		}
+		return nil, errkind.Input(fmt.Errorf("%s: %v: %s", path, result.ErrSchema, name))
+	}
+	if len(r.Targets) == 0 {
+		return nil, errkind.Input(fmt.Errorf("%s: the result has no targets", path))
+	}
+	return r, nil
+}
+
+// oneLine flattens a message for places that take a single line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }

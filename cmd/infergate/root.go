@@ -100,7 +100,7 @@ Exit codes: 0 pass, 1 regression, 2 bad usage or input, 3 run failed,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return errkind.Input(err)
 	})
-	root.AddCommand(newRunCmd(e), newBenchCmd(e), newCalibrateCmd(e), newWorkerCmd(), newVersionCmd(e))
+	root.AddCommand(newRunCmd(e), newBenchCmd(e), newCalibrateCmd(e), newCompareCmd(e), newMergeCmd(e), newReportCmd(e), newWorkerCmd(), newVersionCmd(e))
 	// Stray arguments are usage errors too. (The root keeps cobra's own
 	// check, which reports unknown subcommands.)
 	for _, c := range root.Commands() {

@@ -79,7 +79,11 @@ func (o *runOptions) registerRun(fs *pflag.FlagSet, withCandidate bool) {
 	}
 	fs.StringVar(&o.Production, "production", "", "production ONNX model (the reference)")
 	fs.StringVar(&o.Production, "reference-path", "", "same as --production")
+	o.registerChecks(fs)
+}
 
+// registerChecks adds the ratio checks (run and compare).
+func (o *runOptions) registerChecks(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MaxLatencyIncrease, "max-latency-increase", "", "fail when candidate/production latency at --latency-percentile exceeds this `ratio`, e.g. 1.15")
 	fs.StringVar(&o.LatencyPercentile, "latency-percentile", "p95", "percentile --max-latency-increase judges: p50, p90, p95, p99, p99.9")
 	fs.StringVar(&o.MaxP99Increase, "max-p99-increase", "", "fail when candidate/production p99 exceeds this `ratio`")
@@ -292,7 +296,7 @@ func finish(e *env, res *result.Result, measureErr error, f measureFlags) (ExitC
 	case res.Verdict == result.VerdictInconclusive && f.OnInconclusive == inconclusiveWarn:
 		res.Warnings = append(res.Warnings, "inconclusive: the run could not decide every check within its budget; raise --max-duration, or set --on-inconclusive fail to fail the build on this")
 	}
-	if werr := writeReports(e, res, f.JSONPath); werr != nil {
+	if werr := writeReports(e, res, f.outputFlags); werr != nil {
 		return 0, werr
 	}
 	if measureErr != nil {

@@ -1,0 +1,244 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/infergate/infergate/result"
+)
+
+// NewOpenMetrics returns a reporter that writes the run in the OpenMetrics
+// 1.0 text exposition format, for a Pushgateway, a textfile collector or
+// any scraper: per target a latency histogram (infergate_latency_seconds)
+// and gauges for its quantiles, throughput, memory and errors, labelled
+// role, model (the target's name) and version (the tool's version); per
+// check its outcome (one 0/1 series per outcome, as a stateset would have;
+// plain gauges because common parsers do not take the stateset type) and
+// ratio; the verdict the same way. It ends with "# EOF".
+//
+// The histogram's buckets are cumulative counts at fixed bounds, 10 µs to
+// 10 s in 1-2.5-5 steps, read from the HDR histogram merged over all rounds
+// (at its 0.1% resolution: a sample within 0.1% of a bound may count on
+// either side of it).
+func NewOpenMetrics(r *result.Result) Reporter {
+	return buffered(r, "openmetrics", renderOpenMetrics)
+}
+
+// latencyBoundsSeconds are the histogram's "le" bounds.
+var latencyBoundsSeconds = []float64{
+	1e-5, 2.5e-5, 5e-5,
+	1e-4, 2.5e-4, 5e-4,
+	1e-3, 2.5e-3, 5e-3,
+	1e-2, 2.5e-2, 5e-2,
+	1e-1, 2.5e-1, 5e-1,
+	1, 2.5, 5, 10,
+}
+
+// omFamily is one metric family: its metadata and samples, written
+// together (OpenMetrics forbids interleaving families).
+type omFamily struct {
+	name, typ, unit, help string
+	samples               []string
+}
+
+func (f *omFamily) add(suffix string, labels []omLabel, v float64) {
+	f.samples = append(f.samples, f.name+suffix+formatLabels(labels)+" "+omNumber(v))
+}
+
+type omLabel struct{ name, value string }
+
+func formatLabels(ls []omLabel) string {
+	if len(ls) == 0 {
+		return ""
+	}
+	parts := make([]string, len(ls))
+	for i, l := range ls {
+		parts[i] = l.name + `="` + omEscape(l.value) + `"`
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// omEscaper escapes a label value or HELP text: backslash, double quote
+// and line feed are the only escapes OpenMetrics has.
+var omEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\n`)
+
+func omEscape(s string) string { return omEscaper.Replace(strings.ToValidUTF8(s, "\uFFFD")) }
+
+// omNumber prints a sample value: integers without an exponent, other
+// values in Go's shortest form, which OpenMetrics' number grammar takes.
+func omNumber(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	case v == math.Trunc(v) && math.Abs(v) < 1e15:
+		return strconv.FormatInt(int64(v), 10)
+	default:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+}
+
+func renderOpenMetrics(b *bytes.Buffer, r *result.Result) error {
+	v := collect(r)
+	version := r.Tool.Version
+	if version == "" {
+		version = "unknown"
+	}
+	targetLabels := func(t *result.Target) []omLabel {
+		return []omLabel{{"role", string(t.Role)}, {"model", nameOf(t)}, {"version", version}}
+	}
+	with := func(ls []omLabel, extra ...omLabel) []omLabel {
+		return append(append([]omLabel(nil), ls...), extra...)
+	}
+
+	latency := &omFamily{name: "infergate_latency_seconds", typ: "histogram", unit: "seconds",
+		help: "Inference latency over all measured rounds, from the merged HDR histogram."}
+	quantiles := &omFamily{name: "infergate_latency_quantile_seconds", typ: "gauge", unit: "seconds",
+		help: "Inference latency at a quantile, over all measured rounds."}
+	throughput := &omFamily{name: "infergate_throughput_inferences_per_second", typ: "gauge",
+		help: "Inferences per second of the rounds' busy time."}
+	rows := &omFamily{name: "infergate_throughput_rows_per_second", typ: "gauge",
+		help: "Dataset rows per second of the rounds' busy time."}
+	requests := &omFamily{name: "infergate_requests", typ: "counter",
+		help: "Measured requests, successful and failed."}
+	loadRSS := &omFamily{name: "infergate_load_rss_bytes", typ: "gauge", unit: "bytes",
+		help: "Resident memory the model took to load (0: not measured)."}
+	peakRSS := &omFamily{name: "infergate_peak_rss_bytes", typ: "gauge", unit: "bytes",
+		help: "Peak resident memory of the model's worker during the measured pass (0: not measured)."}
+	errorsAll := &omFamily{name: "infergate_errors", typ: "counter",
+		help: "Failed inferences."}
+	errorsKind := &omFamily{name: "infergate_errors_by_kind", typ: "counter",
+		help: "Failed inferences by kind of error."}
+	failed := &omFamily{name: "infergate_target_failed", typ: "gauge",
+		help: "1 when the target could not be measured to the end."}
+
+	for _, t := range v.cols {
+		ls := targetLabels(t)
+		h, err := t.Histogram()
+		if err != nil {
+			return err
+		}
+		buckets := h.Buckets()
+		i := 0
+		var cum int64
+		for _, le := range latencyBoundsSeconds {
+			bound := int64(math.Round(le * 1e9))
+			for i < len(buckets) && buckets[i].ValueNS <= bound {
+				cum += buckets[i].Count
+				i++
+			}
+			latency.add("_bucket", with(ls, omLabel{"le", strconv.FormatFloat(le, 'g', -1, 64)}), float64(cum))
+		}
+		n := h.Count()
+		latency.add("_bucket", with(ls, omLabel{"le", "+Inf"}), float64(n))
+		latency.add("_count", ls, float64(n))
+		// In nanoseconds first: a whole number, so the sum prints without
+		// float noise.
+		latency.add("_sum", ls, float64(h.Mean())*float64(n)/1e9)
+
+		if n > 0 {
+			for _, q := range []float64{0.5, 0.9, 0.95, 0.99, 0.999} {
+				quantiles.add("", with(ls, omLabel{"quantile", strconv.FormatFloat(q, 'g', -1, 64)}), h.Quantile(q).Seconds())
+			}
+		}
+		if requestsOf := t.Latency.Count + t.Errors.Total; requestsOf > 0 {
+			throughput.add("", ls, t.Throughput.InferencesPerS)
+			rows.add("", ls, t.Throughput.RowsPerS)
+		}
+		requests.add("_total", ls, float64(t.Latency.Count+t.Errors.Total))
+		loadRSS.add("", ls, float64(t.Memory.LoadRSSBytes))
+		peakRSS.add("", ls, float64(t.Memory.PeakRSSBytes))
+		errorsAll.add("_total", ls, float64(t.Errors.Total))
+		for _, k := range sortedKeys(t.Errors.ByKind) {
+			errorsKind.add("_total", with(ls, omLabel{"kind", k}), float64(t.Errors.ByKind[k]))
+		}
+		failed.add("", ls, boolNumber(t.Failed != ""))
+	}
+
+	outcome := &omFamily{name: "infergate_check_outcome", typ: "gauge",
+		help: "1 for the check's outcome, 0 for the others."}
+	ratio := &omFamily{name: "infergate_check_ratio", typ: "gauge",
+		help: "Candidate over production for a relative check."}
+	lower := &omFamily{name: "infergate_check_ratio_lower", typ: "gauge",
+		help: "Lower bound of the ratio's confidence interval."}
+	upper := &omFamily{name: "infergate_check_ratio_upper", typ: "gauge",
+		help: "Upper bound of the ratio's confidence interval."}
+	threshold := &omFamily{name: "infergate_check_threshold_ratio", typ: "gauge",
+		help: "The ratio a relative check is judged against."}
+	for _, row := range v.rows {
+		c := row.check
+		ls := []omLabel{{"check", c.Name}, {"metric", c.Metric}, {"version", version}}
+		for _, o := range []result.Outcome{result.OutcomePass, result.OutcomeFail, result.OutcomeInconclusive} {
+			outcome.add("", with(ls, omLabel{"outcome", string(o)}), boolNumber(c.Outcome == o))
+		}
+		if row.ratio != "" && c.Ratio > 0 && !math.IsInf(c.Ratio, 0) {
+			ratio.add("", ls, c.Ratio)
+			if c.Confidence > 0 || c.Lower != c.Upper {
+				lower.add("", ls, c.Lower)
+				upper.add("", ls, c.Upper)
+			}
+		}
+		if row.ratio != "" {
+			threshold.add("", ls, c.Threshold)
+		}
+	}
+
+	verdict := &omFamily{name: "infergate_verdict", typ: "gauge",
+		help: "1 for the run's verdict, 0 for the others."}
+	for _, w := range []result.Verdict{result.VerdictPass, result.VerdictFail, result.VerdictInconclusive, result.VerdictError, result.VerdictNone} {
+		verdict.add("", []omLabel{{"verdict", string(w)}, {"version", version}}, boolNumber(r.Verdict == w))
+	}
+	run := []omLabel{{"version", version}}
+	interrupted := &omFamily{name: "infergate_interrupted", typ: "gauge",
+		help: "1 when a signal cut the run short."}
+	interrupted.add("", run, boolNumber(r.Interrupted))
+	duration := &omFamily{name: "infergate_run_duration_seconds", typ: "gauge", unit: "seconds",
+		help: "Wall time of the whole run."}
+	duration.add("", run, runDuration(r).Seconds())
+	detectable := &omFamily{name: "infergate_detectable_change_ratio", typ: "gauge",
+		help: "The smallest latency ratio change the run could resolve."}
+	if d := r.DetectableChange; d > 0 && !math.IsInf(d, 0) {
+		detectable.add("", run, d)
+	}
+	start := &omFamily{name: "infergate_run_start_timestamp_seconds", typ: "gauge", unit: "seconds",
+		help: "When the run started, in seconds since the Unix epoch."}
+	if !r.StartedAt.IsZero() {
+		start.add("", run, float64(r.StartedAt.UnixNano())/1e9)
+	}
+
+	for _, f := range []*omFamily{latency, quantiles, throughput, rows, requests, loadRSS, peakRSS,
+		errorsAll, errorsKind, failed, outcome, ratio, lower, upper, threshold, verdict, interrupted,
+		duration, detectable, start} {
+		if len(f.samples) == 0 {
+			continue
+		}
+		fmt.Fprintf(b, "# TYPE %s %s\n", f.name, f.typ)
+		if f.unit != "" {
+			fmt.Fprintf(b, "# UNIT %s %s\n", f.name, f.unit)
+		}
+		fmt.Fprintf(b, "# HELP %s %s\n", f.name, omEscape(f.help))
+		for _, s := range f.samples {
+			b.WriteString(s)
+			b.WriteByte('\n')
+		}
+	}
+	b.WriteString("# EOF\n")
+	return nil
+}
+
+func boolNumber(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func sortedKeys(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) }
