@@ -26,14 +26,7 @@ func newBenchCmd(e *env) *cobra.Command {
   infergate bench --model ./model.onnx --dataset ./test_data.parquet --max-p99 5ms`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.afterParse(cmd.Flags())
-			code, err := runBench(cmd.Context(), e, o)
-			if err != nil {
-				return err
-			}
-			if code != ExitPass {
-				return &codeError{code}
-			}
-			return nil
+			return exitWith(runBench(cmd.Context(), e, o))
 		},
 	}
 	o.register(cmd.Flags())

@@ -35,14 +35,7 @@ to report.`,
 			}
 			o.AA = true
 			o.calibrate = true
-			code, err := runGate(cmd.Context(), e, o)
-			if err != nil {
-				return err
-			}
-			if code != ExitPass {
-				return &codeError{code}
-			}
-			return nil
+			return exitWith(runGate(cmd.Context(), e, o))
 		},
 	}
 	o.registerRun(cmd.Flags(), false)

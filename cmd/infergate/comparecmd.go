@@ -45,14 +45,7 @@ Exit codes as run: 0 pass, 1 regression, 2 bad input, 4 inconclusive with
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Base, o.New = args[0], args[1]
-			code, err := runCompare(e, o)
-			if err != nil {
-				return err
-			}
-			if code != ExitPass {
-				return &codeError{code}
-			}
-			return nil
+			return exitWith(runCompare(e, o))
 		},
 	}
 	fs := cmd.Flags()

@@ -43,14 +43,7 @@ thresholds the verdict is "none" and merge exits 0.`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Inputs = args
-			code, err := runMerge(e, o)
-			if err != nil {
-				return err
-			}
-			if code != ExitPass {
-				return &codeError{code}
-			}
-			return nil
+			return exitWith(runMerge(e, o))
 		},
 	}
 	o.register(cmd.Flags())

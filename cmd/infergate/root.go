@@ -52,6 +52,17 @@ type codeError struct{ code ExitCode }
 
 func (e *codeError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
+// exitWith turns a command's (exit code, error) into what RunE returns.
+func exitWith(code ExitCode, err error) error {
+	if err != nil {
+		return err
+	}
+	if code != ExitPass {
+		return &codeError{code}
+	}
+	return nil
+}
+
 func execute(ctx context.Context, e *env, args []string) ExitCode {
 	root := newRootCmd(e)
 	root.SetArgs(args)

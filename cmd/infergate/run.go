@@ -53,14 +53,7 @@ func newRunCmd(e *env) *cobra.Command {
 			o.afterParse(fs)
 			o.bothCandidate = fs.Changed("candidate") && fs.Changed("model-path")
 			o.bothProduction = fs.Changed("production") && fs.Changed("reference-path")
-			code, err := runGate(cmd.Context(), e, o)
-			if err != nil {
-				return err
-			}
-			if code != ExitPass {
-				return &codeError{code}
-			}
-			return nil
+			return exitWith(runGate(cmd.Context(), e, o))
 		},
 	}
 	o.registerRun(cmd.Flags(), true)
