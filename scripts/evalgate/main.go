@@ -205,18 +205,20 @@ func judge(bin, candidate, production, dataset, dir string, extra []string, nois
 	prod, cand := res.Target(result.RoleProduction), res.Target(result.RoleCandidate)
 	if prod != nil && cand != nil && len(prod.Rounds) > 0 && len(cand.Rounds) > 0 {
 		o.rounds = len(cand.Rounds)
-		o.naiveFirst = firstRoundRatio(prod.Rounds[0], cand.Rounds[0])
+		o.naiveFirst = firstRoundRatio(prod.Rounds[0], cand.Rounds[0], res.Config.LatencyPercentile)
 	}
 	return o, nil
 }
 
-func firstRoundRatio(p, c result.Round) float64 {
+// firstRoundRatio is the naive rule: the ratio of the judged percentile
+// over one pass of each model (the first round's blocks).
+func firstRoundRatio(p, c result.Round, q float64) float64 {
 	hp, err1 := result.DecodeHistogram(p.Histogram)
 	hc, err2 := result.DecodeHistogram(c.Histogram)
-	if err1 != nil || err2 != nil || hp.Quantile(0.95) == 0 {
+	if err1 != nil || err2 != nil || hp.Quantile(q) == 0 {
 		return 0
 	}
-	return float64(hc.Quantile(0.95)) / float64(hp.Quantile(0.95))
+	return float64(hc.Quantile(q)) / float64(hp.Quantile(q))
 }
 
 // startNeighbour starts one bursty CPU hog per core.
@@ -273,8 +275,8 @@ func render(cells []*cell, extra []string) string {
 	fmt.Fprintf(&b, "The noisy neighbour is one CPU-bound process per core, busy in bursts of 100–500 ms with pauses of 100–500 ms.\n")
 	fmt.Fprintf(&b, "True ratio: median per-call latency of candidate / base in a bare in-process loop, interleaved, without the neighbour.\n\n")
 	fmt.Fprintf(&b, "For pairs at or under the threshold a fail is a false fail; above it a pass is a false pass and a fail a detection.\n")
-	fmt.Fprintf(&b, "The naive rule judges the p95 ratio of one pass of each model (the first block of each in the same run) against the threshold.\n\n")
-	b.WriteString("| pair | true ratio | neighbour | runs | fail | pass | inconclusive | false fail | false pass | detection | median time to verdict | naive: fail | naive: false fail | naive p95 ratios (min–max) |\n")
+	fmt.Fprintf(&b, "The naive rule judges the same percentile's ratio over one pass of each model (the first round of each in the same run, no interval) against the threshold.\n\n")
+	b.WriteString("| pair | true ratio | neighbour | runs | fail | pass | inconclusive | false fail | false pass | detection | median time to verdict | naive: fail | naive: false fail | naive ratios (min–max) |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, c := range cells {
 		var fail, pass, inc, naiveFail int
