@@ -76,3 +76,10 @@ eval-gate: ort build
 
 clean:
 	rm -rf bin out
+
+# Endpoint client: infergate's KServe REST target against hey and vegeta on
+# a loopback server (rate at concurrency 32), and its p50 overhead against a
+# 1 ms server. About a minute; installs hey and vegeta into a temp GOBIN.
+.PHONY: bench-http
+bench-http:
+	bash scripts/bench-http.sh

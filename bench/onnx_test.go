@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"github.com/infergate/infergate/internal/errkind"
 	"github.com/infergate/infergate/internal/ortlib"
 	"github.com/infergate/infergate/loader"
@@ -22,7 +24,9 @@ const workerModeEnv = "INFERGATE_BENCH_TEST_WORKER"
 func TestMain(m *testing.M) {
 	switch os.Getenv(workerModeEnv) {
 	case "":
-		os.Exit(m.Run())
+		// Endpoint targets run goroutines and keep connections; every one
+		// must be gone once its target and server are closed.
+		goleak.VerifyTestMain(m)
 	case "serve":
 		if err := ServeWorker(os.NewFile(3, "requests"), os.NewFile(4, "replies")); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")

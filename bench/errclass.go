@@ -1,0 +1,166 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"unicode"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Kinds of failed calls to an endpoint, the keys of BlockResult.ErrorsByKind.
+// gRPC status codes other than the transport ones below count as
+// "grpc_" + the code in snake case (grpc_internal, grpc_invalid_argument).
+const (
+	// ErrKindTimeout: no answer within the per-request timeout.
+	ErrKindTimeout = "timeout"
+	// ErrKindConnRefused: nothing listens at the address.
+	ErrKindConnRefused = "connection_refused"
+	// ErrKindConnReset: the connection broke mid-call (reset, or closed
+	// before a whole response arrived).
+	ErrKindConnReset = "connection_reset"
+	// ErrKindConnection: any other transport failure (name resolution,
+	// TLS handshake, unreachable network).
+	ErrKindConnection = "connection"
+	ErrKindHTTP4xx    = "http_4xx"
+	ErrKindHTTP5xx    = "http_5xx"
+	// ErrKindHTTPOther: a status that is neither 2xx nor 4xx/5xx.
+	ErrKindHTTPOther = "http_other"
+	// ErrKindProtocol: the server answered, but not with what the protocol
+	// says: undecodable JSON or protobuf, missing outputs, a wrong shape.
+	ErrKindProtocol = "protocol"
+)
+
+// callError is a failed call: its kind and a message that is safe to show
+// (no header values, URLs without userinfo or query).
+type callError struct {
+	kind string
+	msg  string
+}
+
+func (e *callError) Error() string { return e.msg }
+
+// protocolError is a response that the server sent but the protocol does
+// not allow.
+func protocolError(format string, args ...any) *callError {
+	return &callError{kind: ErrKindProtocol, msg: fmt.Sprintf(format, args...)}
+}
+
+// httpStatusError is a response with a non-2xx status; snippet is the start
+// of the body, which usually says why.
+func httpStatusError(code int, snippet string) *callError {
+	kind := ErrKindHTTPOther
+	switch {
+	case code >= 400 && code < 500:
+		kind = ErrKindHTTP4xx
+	case code >= 500 && code < 600:
+		kind = ErrKindHTTP5xx
+	}
+	msg := fmt.Sprintf("HTTP %d", code)
+	if snippet != "" {
+		msg += ": " + snippet
+	}
+	return &callError{kind: kind, msg: msg}
+}
+
+// classifyTransport names the kind of an error from the network stack or
+// a client library (not a response the server sent).
+func classifyTransport(err error) string {
+	var ce *callError
+	switch {
+	case errors.As(err, &ce):
+		return ce.kind
+	case errors.Is(err, context.DeadlineExceeded):
+		return ErrKindTimeout
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ErrKindConnRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, syscall.ECONNABORTED),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return ErrKindConnReset
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ErrKindTimeout
+	}
+	// net/http reports a connection the server closed before answering
+	// with a plain error whose text is its only trace.
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "server closed idle connection"),
+		strings.Contains(msg, "connection reset"),
+		strings.Contains(msg, "broken pipe"):
+		return ErrKindConnReset
+	case strings.Contains(msg, "connection refused"):
+		return ErrKindConnRefused
+	}
+	return ErrKindConnection
+}
+
+// classifyGRPC names the kind of a failed gRPC call. Transport failures,
+// which gRPC folds into Unavailable, get the same kinds as over HTTP, so
+// that "the endpoint never answered" means the same for both.
+func classifyGRPC(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ErrKindTimeout
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return classifyTransport(err)
+	}
+	switch st.Code() {
+	case codes.DeadlineExceeded:
+		return ErrKindTimeout
+	case codes.Unavailable:
+		msg := st.Message()
+		switch {
+		case strings.Contains(msg, "connection refused"):
+			return ErrKindConnRefused
+		case strings.Contains(msg, "connection reset"), strings.Contains(msg, "EOF"),
+			strings.Contains(msg, "broken pipe"), strings.Contains(msg, "error reading from server"),
+			strings.Contains(msg, "transport is closing"):
+			return ErrKindConnReset
+		case strings.Contains(msg, "connection error"):
+			return ErrKindConnection
+		}
+	case codes.Internal:
+		// The client library reports a response it cannot decode as
+		// Internal too; that one is the server's protocol error.
+		if strings.Contains(st.Message(), "grpc: error unmarshalling") || strings.Contains(st.Message(), "failed to unmarshal") {
+			return ErrKindProtocol
+		}
+	}
+	return grpcKind(st.Code())
+}
+
+// grpcKind is "grpc_" + the code's name in snake case.
+func grpcKind(c codes.Code) string {
+	var b strings.Builder
+	b.WriteString("grpc_")
+	for i, r := range c.String() {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// unanswered reports whether a kind means the endpoint gave no answer at
+// all, as against an answer that was an error.
+func unanswered(kind string) bool {
+	switch kind {
+	case ErrKindTimeout, ErrKindConnRefused, ErrKindConnReset, ErrKindConnection:
+		return true
+	}
+	return false
+}
