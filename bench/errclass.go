@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	grpccodes "google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 	"io"
 	"net"
 	"strings"
@@ -42,6 +44,8 @@ const (
 type callError struct {
 	kind string
 	msg  string
+	// status is the HTTP status of a response that was an error, else 0.
+	status int
 }
 
 func (e *callError) Error() string { return e.msg }
@@ -66,7 +70,21 @@ func httpStatusError(code int, snippet string) *callError {
 	if snippet != "" {
 		msg += ": " + snippet
 	}
-	return &callError{kind: kind, msg: msg}
+	return &callError{kind: kind, msg: msg, status: code}
+}
+
+// refusedCredentials reports whether err says the endpoint rejected who we
+// are (HTTP 401/403, gRPC Unauthenticated/PermissionDenied): waiting for
+// it to become ready cannot help.
+func refusedCredentials(err error) bool {
+	var ce *callError
+	if errors.As(err, &ce) && (ce.status == 401 || ce.status == 403) {
+		return true
+	}
+	if st, ok := grpcstatus.FromError(err); ok {
+		return st.Code() == grpccodes.Unauthenticated || st.Code() == grpccodes.PermissionDenied
+	}
+	return false
 }
 
 // classifyTransport names the kind of an error from the network stack or

@@ -197,6 +197,9 @@ func waitReady(ctx context.Context, what string, timeout time.Duration, ready fu
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if refusedCredentials(err) {
+			return errkind.Input(fmt.Errorf("endpoint %s refused the request's credentials (%v): check --header", what, err))
+		}
 		if !time.Now().Add(wait).Before(deadline) {
 			return errkind.Run(fmt.Errorf("endpoint %s never became ready within %v: %v", what, timeout, err))
 		}

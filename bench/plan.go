@@ -33,8 +33,13 @@ type Plan struct {
 	// RoundTime is the time one target's block of a sequential round aims
 	// for.
 	RoundTime time.Duration
-	// Concurrency is the number of calls in flight at once (closed loop).
+	// Concurrency is the number of calls in flight at once (closed loop),
+	// or the most in flight in an open loop.
 	Concurrency int
+	// Rate, when positive, drives the measured blocks as an open loop at
+	// that many requests per second (see Block.Rate).
+	Rate    float64
+	Arrival Arrival
 	// SubBlockTime is the length of the short blocks a round is split into,
 	// alternating between targets; 0 means DefaultSubBlockTime.
 	SubBlockTime time.Duration

@@ -140,6 +140,11 @@ func (e *targetFailure) Unwrap() error { return e.err }
 
 func (s *scheduler) run(i int, blk Block) (BlockResult, error) {
 	blk.Concurrency = s.plan.Concurrency
+	if blk.Rate > 0 && blk.Concurrency <= 1 {
+		// An open loop's callers are not the load: let the target size its
+		// pool (the rate is). --concurrency N > 1 caps calls in flight.
+		blk.Concurrency = 0
+	}
 	res, err := s.targets[i].Run(s.ctx, blk)
 	if err != nil {
 		return res, &targetFailure{index: i, err: err}
@@ -319,6 +324,11 @@ func (s *scheduler) measure(perCall []time.Duration) error {
 // longer than a block, such as a neighbour's burst of a few hundred
 // milliseconds, falls on both targets of the round alike.
 func (s *scheduler) subBlock(perCall []time.Duration, perRound int64) int64 {
+	if s.plan.Rate > 0 {
+		// An open loop keeps its schedule within a block only: one block
+		// per target and round.
+		return perRound
+	}
 	var sum time.Duration
 	for _, d := range perCall {
 		if d <= 0 {
@@ -351,6 +361,8 @@ func (s *scheduler) round(round int, batches []*loader.Batch, perRound, perSub i
 				Record:     true,
 				Accumulate: off+perSub < perRound,
 				ResetPeak:  round == 0 && off == 0,
+				Rate:       s.plan.Rate,
+				Arrival:    s.plan.Arrival,
 			}
 			if off == 0 {
 				blk.Batches = pick(batches, i)
@@ -407,6 +419,11 @@ func (s *scheduler) schedule(perCall []time.Duration) (perRound int64, looks []i
 	mean := sum / time.Duration(len(perCall))
 	perRound = max(1, int64(p.RoundTime*conc/mean))
 	roundCost := time.Duration(perRound) * sum / conc
+	if p.Rate > 0 {
+		// An open loop takes as long as its schedule, whatever a call costs.
+		perRound = max(1, int64(p.RoundTime.Seconds()*p.Rate))
+		roundCost = p.RoundTime * time.Duration(len(perCall))
+	}
 	maxRounds := max(2, int(p.MaxDuration/max(roundCost, time.Microsecond)))
 	for r := p.MinRounds; r < maxRounds; r *= 2 {
 		looks = append(looks, r)

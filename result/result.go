@@ -110,6 +110,12 @@ type Config struct {
 	// LatencyPercentile is the quantile (0–1) that --max-latency-increase
 	// judges.
 	LatencyPercentile float64 `json:"latency_percentile"`
+	// Protocol, Headers (names only: values are secrets), Rate and Arrival
+	// describe how endpoints were driven.
+	Protocol string   `json:"protocol,omitempty"`
+	Headers  []string `json:"headers,omitempty"`
+	Rate     float64  `json:"rate,omitempty"`
+	Arrival  string   `json:"arrival,omitempty"`
 	// Thresholds are the checks as the user gave them, e.g.
 	// {"max-latency-increase": "1.15"}.
 	Thresholds map[string]string `json:"thresholds,omitempty"`

@@ -15,6 +15,7 @@ import (
 type benchOptions struct {
 	measureFlags
 	Model string
+	URL   string
 }
 
 func newBenchCmd(e *env) *cobra.Command {
@@ -31,12 +32,13 @@ func newBenchCmd(e *env) *cobra.Command {
 	}
 	o.register(cmd.Flags())
 	cmd.Flags().StringVar(&o.Model, "model", "", "ONNX model to measure")
+	cmd.Flags().StringVar(&o.URL, "url", "", "endpoint to measure instead of a local model (see `infergate run --help`)")
 	return cmd
 }
 
 func runBench(ctx context.Context, e *env, o *benchOptions) (ExitCode, error) {
-	if o.Model == "" {
-		return 0, errkind.Input(errors.New("no model: give --model FILE.onnx"))
+	if (o.Model == "") == (o.URL == "") {
+		return 0, errkind.Input(errors.New("give one model: --model FILE.onnx or --url ENDPOINT"))
 	}
 	if o.Dataset == "" {
 		return 0, errkind.Input(errors.New("no test set: give --dataset FILE.parquet"))
@@ -60,8 +62,8 @@ func runBench(ctx context.Context, e *env, o *benchOptions) (ExitCode, error) {
 	if err != nil {
 		return 0, err
 	}
-	ms.models = []model{{Role: result.RoleSingle, Path: o.Model, InputMap: inputMap}}
-	if ms.libPath, err = libraryPath(o.ORTLib, e.Getenv); err != nil {
+	ms.models = []model{{Role: result.RoleSingle, Path: o.Model, URL: o.URL, InputMap: inputMap}}
+	if err := ms.setup(e.Getenv); err != nil {
 		return 0, err
 	}
 	logf := progress(e, o.Quiet)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,9 +21,24 @@ import (
 
 // model is one model to measure, with its role and its own bindings.
 type model struct {
-	Role     result.Role
+	Role result.Role
+	// Path is a local ONNX file; URL an endpoint. Exactly one is set.
 	Path     string
+	URL      string
 	InputMap map[string]string
+}
+
+// where names the model for progress lines and errors.
+func (m model) where() string {
+	if m.URL != "" {
+		return bench.RedactURL(m.URL)
+	}
+	return m.Path
+}
+
+// needsRuntime reports whether any model runs locally in ONNX Runtime.
+func needsRuntime(models []model) bool {
+	return slices.ContainsFunc(models, func(m model) bool { return m.URL == "" })
 }
 
 // measurement is a validated, ready-to-run measurement.
@@ -32,6 +48,42 @@ type measurement struct {
 	fills   []loader.Fill
 	models  []model
 	libPath string
+	// remote configures the endpoints among the models (nil when none).
+	remote *remote
+}
+
+// setup finds what the models need: ONNX Runtime for local ones, a
+// validated endpoint configuration for remote ones, and the load shape.
+func (ms *measurement) setup(getenv func(string) string) error {
+	if needsRuntime(ms.models) {
+		lib, err := libraryPath(ms.flags.ORTLib, getenv)
+		if err != nil {
+			return err
+		}
+		ms.libPath = lib
+	}
+	remoteModels := slices.ContainsFunc(ms.models, func(m model) bool { return m.URL != "" })
+	if !remoteModels {
+		if ms.flags.Rate > 0 {
+			return errkind.Input(errors.New("--rate drives endpoints: give --production-url / --candidate-url (or --url)"))
+		}
+		return nil
+	}
+	r, err := ms.flags.endpointFlags.validate(getenv, readFileOS)
+	if err != nil {
+		return err
+	}
+	ms.remote = r
+	ms.plan.Rate, ms.plan.Arrival = r.flags.Rate, r.arrival
+	return nil
+}
+
+// redact is the scrubber for everything this measurement reports.
+func (ms *measurement) redact() redactor {
+	if ms.remote == nil {
+		return nil
+	}
+	return ms.remote.secrets
 }
 
 // judgeFunc judges a result at a look of the measurement, setting its
@@ -41,7 +93,17 @@ type judgeFunc func(res *result.Result, look, looks int) (decided bool, err erro
 // measure loads the models, binds the dataset and runs the plan, judging at
 // each look. When the run fails part-way, the partial result is returned
 // together with the error.
+//
+// Nothing secret leaves it: progress lines, the result and the error are
+// scrubbed of every header value an endpoint was given.
 func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf, judge judgeFunc) (*result.Result, error) {
+	red := ms.redact()
+	res, err := ms.measureRaw(ctx, e, red.logf(logf), judge)
+	red.result(res)
+	return res, red.err(err)
+}
+
+func (ms *measurement) measureRaw(ctx context.Context, e *env, logf bench.Logf, judge judgeFunc) (*result.Result, error) {
 	res := &result.Result{
 		SchemaVersion: result.SchemaVersion,
 		Tool:          result.Tool{Name: "infergate", Version: version},
@@ -85,9 +147,15 @@ func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf, jud
 	defer ds.Close()
 	res.Config.DatasetRows = ds.NumRows()
 
-	exe, err := e.Executable()
-	if err != nil {
-		return nil, errkind.Run(fmt.Errorf("cannot find the infergate binary to start workers: %w", err))
+	if ms.remote != nil {
+		res.Config.Protocol = ms.remote.flags.Protocol
+		for _, h := range ms.remote.headers {
+			res.Config.Headers = append(res.Config.Headers, h.Name)
+		}
+		if ms.remote.flags.Rate > 0 {
+			res.Config.Rate = ms.remote.flags.Rate
+			res.Config.Arrival = ms.remote.flags.Arrival
+		}
 	}
 	targets := make([]bench.Target, 0, len(ms.models))
 	defer func() {
@@ -95,26 +163,34 @@ func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf, jud
 			t.Close()
 		}
 	}()
-	for _, m := range ms.models {
-		logf("loading %s model %s", m.Role, m.Path)
-		t, err := bench.StartONNX(ctx, bench.ONNXConfig{
-			Name:              filepath.Base(m.Path),
-			ModelPath:         m.Path,
-			LibPath:           ms.libPath,
-			Device:            f.Device,
-			IntraOpThreads:    f.IntraOpThreads,
-			InterOpThreads:    f.InterOpThreads,
-			GraphOptimization: f.GraphOptimization,
-			Worker:            bench.WorkerCommand{Path: exe, Args: []string{"worker"}, Env: e.WorkerEnv},
-		})
+	for i, m := range ms.models {
+		logf("loading %s model %s", m.Role, m.where())
+		t, err := ms.start(ctx, e, m, ds)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, fmt.Errorf("%s model: %w", m.Role, err)
+			err = fmt.Errorf("%s model: %w", m.Role, err)
+			if errkind.Of(err) == errkind.KindRun {
+				// An endpoint that never became ready, a worker that died
+				// while loading: the run failed, and the report says so.
+				res.FinishedAt = time.Now().UTC()
+				for _, other := range ms.models[:i+1] {
+					ft := result.Target{Role: other.Role, Name: other.where(), Model: other.where(),
+						Rounds: []result.Round{}, Errors: result.Errors{ByKind: map[string]int64{}}}
+					if other.Role == m.Role {
+						ft.Failed = err.Error()
+					}
+					res.Targets = append(res.Targets, ft)
+				}
+				return res, err
+			}
+			return nil, err
 		}
 		targets = append(targets, t)
-		res.Machine.ORTVersion = t.Info().ORTVersion
+		if v := t.Info().ORTVersion; v != "" {
+			res.Machine.ORTVersion = v
+		}
 	}
 
 	var specs [][]loader.InputSpec
@@ -173,6 +249,29 @@ func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf, jud
 		res.Error = merr.Error()
 	}
 	return res, merr
+}
+
+// start loads one model: a worker process for a local file, a connection
+// for an endpoint.
+func (ms *measurement) start(ctx context.Context, e *env, m model, ds *loader.Dataset) (bench.Target, error) {
+	f := ms.flags
+	if m.URL != "" {
+		return ms.remote.start(ctx, m, f.Concurrency, ds)
+	}
+	exe, err := e.Executable()
+	if err != nil {
+		return nil, errkind.Run(fmt.Errorf("cannot find the infergate binary to start workers: %w", err))
+	}
+	return bench.StartONNX(ctx, bench.ONNXConfig{
+		Name:              filepath.Base(m.Path),
+		ModelPath:         m.Path,
+		LibPath:           ms.libPath,
+		Device:            f.Device,
+		IntraOpThreads:    f.IntraOpThreads,
+		InterOpThreads:    f.InterOpThreads,
+		GraphOptimization: f.GraphOptimization,
+		Worker:            bench.WorkerCommand{Path: exe, Args: []string{"worker"}, Env: e.WorkerEnv},
+	})
 }
 
 // fillTargets (re)writes the result's targets from the measurement so far.

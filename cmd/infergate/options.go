@@ -44,6 +44,7 @@ type measureFlags struct {
 	GraphOptimization string
 	ORTLib            string
 
+	endpointFlags
 	outputFlags
 	Quiet bool
 
@@ -77,6 +78,7 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 	f.registerPolicy(fs)
 	fs.IntVar(&f.Concurrency, "concurrency", 1, "calls in flight at once per model (closed loop): N goroutines calling Run on one session")
 
+	f.endpointFlags.register(fs)
 	fs.StringVar(&f.Device, "device", "cpu", "execution device (cpu)")
 	fs.IntVar(&f.IntraOpThreads, "intra-op-threads", 0, "ONNX Runtime intra-op threads (0: its default)")
 	fs.IntVar(&f.InterOpThreads, "inter-op-threads", 0, "ONNX Runtime inter-op threads (0: its default)")

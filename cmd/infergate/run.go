@@ -21,6 +21,8 @@ type runOptions struct {
 
 	Candidate          string
 	Production         string
+	CandidateURL       string
+	ProductionURL      string
 	CandidateInputMap  []string
 	ProductionInputMap []string
 
@@ -72,6 +74,10 @@ func (o *runOptions) registerRun(fs *pflag.FlagSet, withCandidate bool) {
 	}
 	fs.StringVar(&o.Production, "production", "", "production ONNX model (the reference)")
 	fs.StringVar(&o.Production, "reference-path", "", "same as --production")
+	fs.StringVar(&o.ProductionURL, "production-url", "", "production model's endpoint, e.g. http://host:8080/v2/models/NAME or grpc://host:8081/NAME")
+	if withCandidate {
+		fs.StringVar(&o.CandidateURL, "candidate-url", "", "candidate model's endpoint (see --production-url)")
+	}
 	o.registerChecks(fs)
 }
 
@@ -101,16 +107,20 @@ func (o *runOptions) validate(getenv func(string) string) (*gate, error) {
 		return nil, errkind.Input(errors.New("give --production or --reference-path, not both"))
 	}
 	if o.AA {
-		if o.Candidate != "" && !o.calibrate {
+		if (o.Candidate != "" || o.CandidateURL != "") && !o.calibrate {
 			return nil, errkind.Input(errors.New("--aa runs production against itself: leave out --candidate"))
 		}
-		o.Candidate = o.Production
+		o.Candidate, o.CandidateURL = o.Production, o.ProductionURL
 	}
 	switch {
-	case o.Candidate == "":
-		return nil, errkind.Input(errors.New("no candidate model: give --candidate (or --model-path)"))
-	case o.Production == "":
-		return nil, errkind.Input(errors.New("no production model: give --production (or --reference-path)"))
+	case o.Candidate != "" && o.CandidateURL != "":
+		return nil, errkind.Input(errors.New("give --candidate or --candidate-url, not both"))
+	case o.Production != "" && o.ProductionURL != "":
+		return nil, errkind.Input(errors.New("give --production or --production-url, not both"))
+	case o.Candidate == "" && o.CandidateURL == "":
+		return nil, errkind.Input(errors.New("no candidate model: give --candidate (or --model-path) or --candidate-url"))
+	case o.Production == "" && o.ProductionURL == "":
+		return nil, errkind.Input(errors.New("no production model: give --production (or --reference-path) or --production-url"))
 	case o.Dataset == "":
 		return nil, errkind.Input(errors.New("no test set: give --dataset FILE.parquet"))
 	}
@@ -147,13 +157,13 @@ func (o *runOptions) validate(getenv func(string) string) (*gate, error) {
 	}
 	// Production first: it is the reference every ratio divides by.
 	g.models = []model{
-		{Role: result.RoleProduction, Path: o.Production, InputMap: mergeMaps(shared, prodMap)},
-		{Role: result.RoleCandidate, Path: o.Candidate, InputMap: mergeMaps(shared, candMap)},
-	}
-	if g.libPath, err = libraryPath(o.ORTLib, getenv); err != nil {
-		return nil, err
+		{Role: result.RoleProduction, Path: o.Production, URL: o.ProductionURL, InputMap: mergeMaps(shared, prodMap)},
+		{Role: result.RoleCandidate, Path: o.Candidate, URL: o.CandidateURL, InputMap: mergeMaps(shared, candMap)},
 	}
 	g.flags = o.measureFlags
+	if err := g.setup(getenv); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -254,10 +264,13 @@ func judgeWith(specs []compare.Spec, confidence float64, logf bench.Logf) judgeF
 		for _, c := range j.Checks {
 			logf("  %s: %s", c.Name, checkSummary(c))
 		}
-		if j.Decided || look == looks {
+		// A failed check decides the verdict whatever the others become:
+		// measuring on would only spend the CI's time.
+		stop := j.Decided || j.Verdict == result.VerdictFail
+		if stop || look == looks {
 			res.Warnings = append(res.Warnings, j.Warnings...)
 		}
-		return j.Decided, nil
+		return stop, nil
 	}
 }
 

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/infergate/infergate/bench"
+	"github.com/infergate/infergate/internal/errkind"
+	"github.com/infergate/infergate/loader"
+	"github.com/infergate/infergate/result"
+)
+
+// endpointFlags say how to reach and load a remote model; they apply to
+// every --…-url of a run.
+type endpointFlags struct {
+	Protocol        string
+	Headers         []string
+	SecretHeaders   []string
+	CACert          string
+	Insecure        bool
+	Timeout         time.Duration
+	ReadyTimeout    time.Duration
+	Rate            float64
+	Arrival         string
+	RequestTemplate string
+	ResponsePath    string
+	Method          string
+	TFFormat        string
+}
+
+func (f *endpointFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.Protocol, "protocol", "", "endpoint protocol: "+strings.Join(bench.Protocols, ", ")+" (default: inferred from the URL)")
+	fs.StringArrayVar(&f.Headers, "header", nil, "send this header with every request: `'Name: value'`; $VAR and ${VAR} are read from the environment and never reported (repeatable)")
+	fs.StringArrayVar(&f.SecretHeaders, "secret-header", nil, "treat the value of this header `name` as a secret too (every header value is redacted from reports and logs; repeatable)")
+	fs.StringVar(&f.CACert, "ca-cert", "", "PEM file of certificate authorities to trust for https/grpcs endpoints")
+	fs.BoolVar(&f.Insecure, "insecure", false, "skip TLS certificate verification (never in production)")
+	fs.DurationVar(&f.Timeout, "timeout", bench.DefaultTimeout, "per-request timeout for endpoints")
+	fs.DurationVar(&f.ReadyTimeout, "ready-timeout", bench.DefaultReadyTimeout, "how long to wait for an endpoint to report ready")
+	fs.Float64Var(&f.Rate, "rate", 0, "open loop: start this many requests per second (latency counts from each request's intended start); 0 is a closed loop")
+	fs.StringVar(&f.Arrival, "arrival", "constant", "open-loop arrivals: constant or poisson")
+	fs.StringVar(&f.RequestTemplate, "request-template", "", "http protocol: Go text/template of the request body over the batch (.Row.COLUMN, .Rows, .Inputs.NAME, json); @FILE reads it from a file")
+	fs.StringVar(&f.ResponsePath, "response-path", "", "http protocol: a dotted JSON path that must exist in every response, e.g. outputs.0.data")
+	fs.StringVar(&f.Method, "method", "POST", "http protocol: request method")
+	fs.StringVar(&f.TFFormat, "tf-format", "instances", "tfserving protocol: request format, instances (rows) or inputs (columns)")
+}
+
+// remote is a validated endpoint configuration, shared by the run's
+// endpoints; Secrets lists every value that must never be reported.
+type remote struct {
+	flags    endpointFlags
+	headers  []bench.Header
+	secrets  []string
+	arrival  bench.Arrival
+	tfFormat bench.TFFormat
+	tmpl     string
+}
+
+// headerRef matches $VAR and ${VAR} in a header value.
+var headerRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)`)
+
+// validate parses headers (expanding environment references) and the load
+// shape, before anything runs.
+func (f endpointFlags) validate(getenv func(string) string, readFile func(string) ([]byte, error)) (*remote, error) {
+	r := &remote{flags: f}
+	for _, h := range f.Headers {
+		name, value, ok := strings.Cut(h, ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return nil, errkind.Input(fmt.Errorf("--header %q: want 'Name: value'", redactHeaderArg(h)))
+		}
+		var missing string
+		value = headerRef.ReplaceAllStringFunc(strings.TrimSpace(value), func(ref string) string {
+			m := headerRef.FindStringSubmatch(ref)
+			v := m[1] + m[2]
+			val := getenv(v)
+			if val == "" && missing == "" {
+				missing = v
+			}
+			if val != "" {
+				r.secrets = append(r.secrets, val)
+			}
+			return val
+		})
+		if missing != "" {
+			return nil, errkind.Input(fmt.Errorf("--header %s: environment variable %s is not set", name, missing))
+		}
+		r.headers = append(r.headers, bench.Header{Name: name, Value: value})
+		// Every header value is a secret: the flags' own text too.
+		r.secrets = append(r.secrets, value)
+	}
+	for _, name := range f.SecretHeaders {
+		if !slices.ContainsFunc(r.headers, func(h bench.Header) bool { return strings.EqualFold(h.Name, name) }) {
+			return nil, errkind.Input(fmt.Errorf("--secret-header %s: no --header of that name", name))
+		}
+	}
+	if f.Protocol != "" && !slices.Contains(bench.Protocols, f.Protocol) {
+		return nil, errkind.Input(fmt.Errorf("--protocol %q: want one of %s", f.Protocol, strings.Join(bench.Protocols, ", ")))
+	}
+	switch f.Arrival {
+	case "constant":
+		r.arrival = bench.ArrivalConstant
+	case "poisson":
+		r.arrival = bench.ArrivalPoisson
+	default:
+		return nil, errkind.Input(fmt.Errorf("--arrival %q: want constant or poisson", f.Arrival))
+	}
+	if f.Rate < 0 {
+		return nil, errkind.Input(fmt.Errorf("--rate %v: must not be negative", f.Rate))
+	}
+	if f.Timeout <= 0 || f.ReadyTimeout <= 0 {
+		return nil, errkind.Input(errors.New("--timeout and --ready-timeout must be positive"))
+	}
+	switch f.TFFormat {
+	case "instances":
+		r.tfFormat = bench.TFRow
+	case "inputs":
+		r.tfFormat = bench.TFColumnar
+	default:
+		return nil, errkind.Input(fmt.Errorf("--tf-format %q: want instances or inputs", f.TFFormat))
+	}
+	r.tmpl = f.RequestTemplate
+	if path, ok := strings.CutPrefix(r.tmpl, "@"); ok {
+		b, err := readFile(path)
+		if err != nil {
+			return nil, errkind.Input(fmt.Errorf("--request-template %s: %w", path, err))
+		}
+		r.tmpl = string(b)
+	}
+	if f.CACert != "" {
+		if _, err := readFile(f.CACert); err != nil {
+			return nil, errkind.Input(fmt.Errorf("--ca-cert %s: %w", f.CACert, err))
+		}
+	}
+	return r, nil
+}
+
+// redactHeaderArg keeps a malformed --header's name only.
+func redactHeaderArg(h string) string {
+	if name, _, ok := strings.Cut(h, ":"); ok {
+		return name + ": " + redactedText
+	}
+	return redactedText
+}
+
+const redactedText = "<redacted>"
+
+// start connects to a model's endpoint and reads its metadata.
+func (r *remote) start(ctx context.Context, m model, concurrency int, ds *loader.Dataset) (bench.Target, error) {
+	cfg := bench.EndpointConfig{
+		RemoteConfig: bench.RemoteConfig{
+			Name:         string(m.Role),
+			URL:          m.URL,
+			Headers:      r.headers,
+			SecretValues: r.secrets,
+			CACert:       r.flags.CACert,
+			Insecure:     r.flags.Insecure,
+			Timeout:      r.flags.Timeout,
+			ReadyTimeout: r.flags.ReadyTimeout,
+			Concurrency:  concurrency,
+		},
+		Protocol:        r.flags.Protocol,
+		TFFormat:        r.tfFormat,
+		Method:          r.flags.Method,
+		RequestTemplate: r.tmpl,
+		ResponsePath:    r.flags.ResponsePath,
+	}
+	if cfg.Protocol == "" {
+		cfg.Protocol = bench.GuessProtocol(m.URL)
+	}
+	if cfg.Protocol == bench.ProtocolHTTP {
+		// A plain HTTP API has no metadata: its inputs are the dataset's
+		// columns, bound by name.
+		cfg.Inputs = inputsFromColumns(ds.Columns())
+	}
+	return bench.StartEndpoint(ctx, cfg)
+}
+
+// inputsFromColumns declares one input per dataset column, for endpoints
+// without metadata: numbers travel as float64 or int64, lists as rows of a
+// free length.
+func inputsFromColumns(cols []loader.Column) []loader.InputSpec {
+	var out []loader.InputSpec
+	for _, c := range cols {
+		t := c.Type
+		shape := []int64{-1}
+		if strings.Contains(t, "list<") {
+			shape = []int64{-1, -1}
+			if i := strings.LastIndex(t, ": "); i >= 0 {
+				t = strings.TrimSuffix(strings.TrimSuffix(t[i+2:], ">"), ", nullable")
+			}
+		}
+		var dt loader.DType
+		switch {
+		case strings.HasPrefix(t, "float"), strings.HasPrefix(t, "halffloat"):
+			dt = loader.Float64
+		case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
+			dt = loader.Int64
+		case strings.HasPrefix(t, "bool"):
+			dt = loader.Bool
+		default:
+			continue // strings and others: not sent
+		}
+		out = append(out, loader.InputSpec{Name: c.Name, DType: dt, Shape: shape})
+	}
+	return out
+}
+
+// redactor scrubs secrets from text that is about to be printed or saved.
+type redactor []string
+
+func (r redactor) text(s string) string {
+	for _, secret := range r {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, redactedText)
+		}
+	}
+	return s
+}
+
+// logf scrubs progress lines.
+func (r redactor) logf(logf bench.Logf) bench.Logf {
+	if len(r) == 0 {
+		return logf
+	}
+	return func(format string, args ...any) { logf("%s", r.text(fmt.Sprintf(format, args...))) }
+}
+
+// err keeps err's kind and wrapping but scrubs its message.
+func (r redactor) err(err error) error {
+	if err == nil || len(r) == 0 {
+		return err
+	}
+	msg := r.text(err.Error())
+	if msg == err.Error() {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// result scrubs every free-text field of a result.
+func (r redactor) result(res *result.Result) {
+	if len(r) == 0 || res == nil {
+		return
+	}
+	res.Error = r.text(res.Error)
+	for i := range res.Warnings {
+		res.Warnings[i] = r.text(res.Warnings[i])
+	}
+	for i := range res.Targets {
+		t := &res.Targets[i]
+		t.Failed, t.Model, t.Name = r.text(t.Failed), r.text(t.Model), r.text(t.Name)
+	}
+	for i := range res.Checks {
+		res.Checks[i].Message = r.text(res.Checks[i].Message)
+	}
+}
+
+func readFileOS(path string) ([]byte, error) { return os.ReadFile(path) }
