@@ -68,13 +68,13 @@ func main() {
 }
 
 type outcome struct {
-	verdict    result.Verdict
-	ratio      float64 // the gate's point estimate
-	lower      float64
-	upper      float64
-	naiveFirst float64 // p95 ratio of the first block of each: one pass each
-	seconds    float64 // wall time of the run
-	rounds     int
+	verdict result.Verdict
+	ratio   float64 // the gate's point estimate
+	lower   float64
+	upper   float64
+	naive   float64 // the naive rule's ratio: one separate pass of each model, back to back
+	seconds float64 // wall time of the run
+	rounds  int
 }
 
 type cell struct {
@@ -148,7 +148,7 @@ func run(runs, quietRuns int, ratios []string, bin, dataset, out string, extra [
 				}
 				c.outcomes = append(c.outcomes, o)
 				fmt.Fprintf(os.Stderr, "ratio %s noisy=%v run %d/%d: %s %.3f [%.3f, %.3f] in %.1fs (%d rounds); naive %.3f\n",
-					r, noisy, i+1, n, o.verdict, o.ratio, o.lower, o.upper, o.seconds, o.rounds, o.naiveFirst)
+					r, noisy, i+1, n, o.verdict, o.ratio, o.lower, o.upper, o.seconds, o.rounds, o.naive)
 			}
 			cells = append(cells, c)
 		}
@@ -202,23 +202,60 @@ func judge(bin, candidate, production, dataset, dir string, extra []string, nois
 	if len(res.Checks) > 0 {
 		o.ratio, o.lower, o.upper = res.Checks[0].Ratio, res.Checks[0].Lower, res.Checks[0].Upper
 	}
-	prod, cand := res.Target(result.RoleProduction), res.Target(result.RoleCandidate)
-	if prod != nil && cand != nil && len(prod.Rounds) > 0 && len(cand.Rounds) > 0 {
+	if cand := res.Target(result.RoleCandidate); cand != nil {
 		o.rounds = len(cand.Rounds)
-		o.naiveFirst = firstRoundRatio(prod.Rounds[0], cand.Rounds[0], res.Config.LatencyPercentile)
+	}
+	// The naive rule, under the same conditions: one pass of production,
+	// then one of the candidate, the ratio of the two point estimates.
+	q := res.Config.LatencyPercentile
+	p, err := onePass(bin, production, dataset, dir, extra, q)
+	if err != nil {
+		return o, err
+	}
+	c, err := onePass(bin, candidate, dataset, dir, extra, q)
+	if err != nil {
+		return o, err
+	}
+	if p > 0 {
+		o.naive = float64(c) / float64(p)
 	}
 	return o, nil
 }
 
-// firstRoundRatio is the naive rule: the ratio of the judged percentile
-// over one pass of each model (the first round's blocks).
-func firstRoundRatio(p, c result.Round, q float64) float64 {
-	hp, err1 := result.DecodeHistogram(p.Histogram)
-	hc, err2 := result.DecodeHistogram(c.Histogram)
-	if err1 != nil || err2 != nil || hp.Quantile(q) == 0 {
-		return 0
+// naivePass is how long the naive rule measures each model.
+const naivePass = "3s"
+
+// onePass measures one model alone with `infergate bench` and returns its
+// latency at quantile q.
+func onePass(bin, model, dataset, dir string, extra []string, q float64) (time.Duration, error) {
+	jsonPath := filepath.Join(dir, "pass.json")
+	args := []string{"bench", "--model", model, "--dataset", dataset, "--duration", naivePass, "--rounds", "1", "--quiet", "--json", jsonPath}
+	for i := 0; i < len(extra); i++ {
+		if extra[i] == "--latency-percentile" {
+			i++ // bench has no such check; q comes from the gate run
+			continue
+		}
+		args = append(args, extra[i])
 	}
-	return float64(hc.Quantile(q)) / float64(hp.Quantile(q))
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return 0, fmt.Errorf("infergate bench: %w", err)
+	}
+	f, err := os.Open(jsonPath)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	res, err := result.Read(f)
+	if err != nil || len(res.Targets) != 1 {
+		return 0, fmt.Errorf("naive pass: %v", err)
+	}
+	h, err := res.Targets[0].Histogram()
+	if err != nil {
+		return 0, err
+	}
+	return h.Quantile(q), nil
 }
 
 // startNeighbour starts one bursty CPU hog per core.
@@ -275,7 +312,7 @@ func render(cells []*cell, extra []string) string {
 	fmt.Fprintf(&b, "The noisy neighbour is one CPU-bound process per core, busy in bursts of 100–500 ms with pauses of 100–500 ms.\n")
 	fmt.Fprintf(&b, "True ratio: median per-call latency of candidate / base in a bare in-process loop, interleaved, without the neighbour.\n\n")
 	fmt.Fprintf(&b, "For pairs at or under the threshold a fail is a false fail; above it a pass is a false pass and a fail a detection.\n")
-	fmt.Fprintf(&b, "The naive rule judges the same percentile's ratio over one pass of each model (the first round of each in the same run, no interval) against the threshold.\n\n")
+	fmt.Fprintf(&b, "The naive rule, run right after each judgement under the same conditions: one %s pass of production, then one of the candidate (`infergate bench`), and the same percentile's ratio of the two point estimates against the threshold.\n\n", naivePass)
 	b.WriteString("| pair | true ratio | neighbour | runs | fail | pass | inconclusive | false fail | false pass | detection | median time to verdict | naive: fail | naive: false fail | naive ratios (min–max) |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, c := range cells {
@@ -290,11 +327,11 @@ func render(cells []*cell, extra []string) string {
 			default:
 				inc++
 			}
-			if o.naiveFirst > threshold {
+			if o.naive > threshold {
 				naiveFail++
 			}
 			secs = append(secs, o.seconds)
-			naive = append(naive, o.naiveFirst)
+			naive = append(naive, o.naive)
 		}
 		n := len(c.outcomes)
 		over := c.trueRatio > threshold
