@@ -40,18 +40,22 @@ test: ort vet lint-actions
 	@echo "== gate decisions on real models (runs alone: it measures latency)"
 	INFERGATE_GATE_E2E=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '^TestGateDecisions$$' -v ./cmd/infergate
 
-# Runs the bundled example: production against a candidate about 20% slower.
-# The gate catches the regression (infergate exits 1); the demo itself then
-# exits 0. Any other exit code fails the demo.
+# Runs the bundled example: production against a candidate about 25% slower
+# per call. The gate judges the median (p50): on small shared runners the
+# p95 of a ~20 µs model sits between two modes of the latency distribution
+# (see docs/eval-gate.md), and a demo must not depend on that. The gate
+# catches the regression (infergate exits 1); the demo itself then exits 0.
+# Any other exit code fails the demo.
 demo: ort build
 	@mkdir -p out
 	@echo "== infergate run: examples/candidate.onnx against examples/production.onnx"
 	@set +e; ./$(BIN) run \
 	    --candidate examples/candidate.onnx --production examples/production.onnx \
 	    --dataset examples/test_data.parquet --max-latency-increase 1.15 \
-	    --intra-op-threads 1 --json out/demo-result.json; \
+	    --latency-percentile p50 --max-memory-increase 1.5 --intra-op-threads 1 \
+	    --json out/demo-result.json --markdown out/demo-report.md --html out/demo-report.html; \
 	  code=$$?; \
-	  if [ $$code -eq 1 ]; then echo "== demo: the regression was caught (infergate exited 1, as a CI job would fail); result in out/demo-result.json"; \
+	  if [ $$code -eq 1 ]; then echo "== demo: the regression was caught (infergate exited 1, as a CI job would fail); reports in out/ (demo-result.json, demo-report.md, demo-report.html)"; \
 	  else echo "== demo: expected exit 1 (regression), got $$code"; exit 1; fi
 
 # Regenerate the example and test models and datasets.
