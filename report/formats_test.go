@@ -629,8 +629,12 @@ func TestHTMLDOM(t *testing.T) {
 		}
 		out := render(t, NewHTML, r)
 		d := checkHTML(t, name, out, checks)
-		if n := len(d.all(element("svg"))); n != 2 {
-			t.Errorf("%s: %d plots, want 2 (percentiles, rounds)", name, n)
+		want := 2
+		if len(r.Stages) > 1 {
+			want = 3 // and the sweep's curve
+		}
+		if n := len(d.all(element("svg"))); n != want {
+			t.Errorf("%s: %d plots, want %d (percentiles, rounds, a sweep's curve)", name, n, want)
 		}
 		body := text(d.root)
 		for _, w := range []string{strings.ToUpper(string(r.Verdict)), "No input-size data in this result", "Latency by percentile",
@@ -716,6 +720,26 @@ func labels(m *dto.Metric) map[string]string {
 	return out
 }
 
+// omTarget is the target a series with these labels is of: a stage's when
+// it has a "stage" label.
+func omTarget(r *result.Result, ls map[string]string) *result.Target {
+	targets := r.Targets
+	if name, ok := ls["stage"]; ok {
+		targets = nil
+		for _, st := range r.Stages {
+			if st.Name == name {
+				targets = st.Targets
+			}
+		}
+	}
+	for i := range targets {
+		if string(targets[i].Role) == ls["role"] {
+			return &targets[i]
+		}
+	}
+	return nil
+}
+
 func TestOpenMetricsParse(t *testing.T) {
 	// The ABNF parser is slow (a few tenths of a second a document): the
 	// documents are parsed in parallel, each once.
@@ -739,12 +763,20 @@ func TestOpenMetricsParse(t *testing.T) {
 	for name, r := range fx {
 		fams := parsed[name]
 		lat := fams["infergate_latency_seconds"]
-		if lat.GetType() != dto.MetricType_HISTOGRAM || lat.GetUnit() != "seconds" || len(lat.GetMetric()) != len(r.Targets) {
+		// A sweep has its series per stage, labelled "stage".
+		wantSeries := len(r.Targets)
+		if len(r.Stages) > 1 {
+			wantSeries = 0
+			for _, st := range r.Stages {
+				wantSeries += len(st.Targets)
+			}
+		}
+		if lat.GetType() != dto.MetricType_HISTOGRAM || lat.GetUnit() != "seconds" || len(lat.GetMetric()) != wantSeries {
 			t.Fatalf("%s: latency family %v", name, lat)
 		}
 		for _, m := range lat.GetMetric() {
 			ls := labels(m)
-			tg := r.Target(result.Role(ls["role"]))
+			tg := omTarget(r, ls)
 			if tg == nil || ls["model"] != tg.Name || ls["version"] != "0.1.0" {
 				t.Errorf("%s: labels %v", name, ls)
 				continue
@@ -804,15 +836,28 @@ func TestOpenMetricsParse(t *testing.T) {
 			for _, m := range fams["infergate_check_outcome"].GetMetric() {
 				if m.GetGauge().GetValue() == 1 {
 					ls := labels(m)
-					if ones[ls["check"]] != "" {
-						t.Errorf("%s: two outcomes for %s", name, ls["check"])
+					key := ls["stage"] + "/" + ls["check"]
+					if ones[key] != "" {
+						t.Errorf("%s: two outcomes for %s", name, key)
 					}
-					ones[ls["check"]] = ls["outcome"]
+					ones[key] = ls["outcome"]
 				}
 			}
-			for _, c := range r.Checks {
-				if ones[c.Name] != string(c.Outcome) {
-					t.Errorf("%s: %s outcome %q, want %q", name, c.Name, ones[c.Name], c.Outcome)
+			want := map[string]result.Outcome{}
+			if len(r.Stages) > 1 {
+				for _, st := range r.Stages {
+					for _, c := range st.Checks {
+						want[st.Name+"/"+c.Name] = c.Outcome
+					}
+				}
+			} else {
+				for _, c := range r.Checks {
+					want["/"+c.Name] = c.Outcome
+				}
+			}
+			for key, o := range want {
+				if ones[key] != string(o) {
+					t.Errorf("%s: %s outcome %q, want %q", name, key, ones[key], o)
 				}
 			}
 		}
@@ -901,4 +946,40 @@ func TestHTMLManyRounds(t *testing.T) {
 		t.Errorf("series %d, marks %d", len(p.Series), len(p.Series[0].Marks))
 	}
 	checkHTML(t, "many rounds", render(t, NewHTML, &r), []string{"max-latency-increase", "max-memory-increase"})
+}
+
+func TestSweepFormats(t *testing.T) {
+	r := fixtures(t)["sweep"]
+	for name, want := range map[string][]string{
+		"md": {"### Load sweep", `    x-axis ["concurrency=1", "concurrency=2", "concurrency=4"]`, "| concurrency=4 |", "FAIL max-latency-increase |", "### Checks at concurrency=4"},
+		"html": {`<h2 id="load-sweep">Load sweep</h2>`, "Latency against throughput", `class="pointlabel"`, ">concurrency=2</text>",
+			"concurrency=4 · candidate (fraud-v2): p95"},
+		"junit":       {`<testcase name="concurrency=4: max-latency-increase"`, `<testcase name="concurrency=1: max-error-rate"`, `type="regression"`},
+		"openmetrics": {`infergate_check_outcome{check="max-latency-increase",metric="latency_p95",version="0.1.0",stage="concurrency=4",outcome="fail"} 1`},
+	} {
+		out := render(t, newFormats[name], r)
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s lacks %q", name, w)
+			}
+		}
+	}
+	doc := checkJUnit(t, "sweep", render(t, NewJUnit, r))
+	if doc.Tests != "6" || doc.Failures != "1" {
+		t.Errorf("junit: %s tests, %s failures; want 6 (3 stages × 2 checks), 1", doc.Tests, doc.Failures)
+	}
+	// The JSON keeps every stage, and reads back whole.
+	var b bytes.Buffer
+	if err := NewJSON(r).Report(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "sweep.json", b.Bytes())
+	back, err := result.Read(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Stages) != 3 || back.Stages[2].Name != "concurrency=4" || back.Stages[2].Verdict != result.VerdictFail ||
+		len(back.Stages[0].Targets[0].Rounds) != 4 || back.Verdict != result.VerdictFail {
+		t.Errorf("stages read back: %+v", back.Stages)
+	}
 }

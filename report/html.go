@@ -11,7 +11,8 @@ import (
 )
 
 // NewHTML returns a reporter that writes one self-contained HTML page: the
-// verdict, the checks, the latency distribution on HdrHistogram's
+// verdict, the checks, a load sweep's stages and latency/throughput curve,
+// the latency distribution on HdrHistogram's
 // percentile axis, latency per round for both targets, the metrics, and
 // the configuration and machine. It loads nothing: styles are inline, the
 // plots are inline SVG drawn here (no script), and every text from the
@@ -45,7 +46,8 @@ type htmlPage struct {
 	Notices        []string
 	Targets        []string
 	Checks         htmlTable
-	Messages       []string // why checks did not pass
+	Messages       []string   // why checks did not pass
+	Sweep          *htmlSweep // a load sweep's stages; nil without one
 	Plots          []plot
 	Metrics        htmlTable
 	Methods        []string
@@ -55,6 +57,13 @@ type htmlPage struct {
 	Config         []htmlSetting
 	Machine        []htmlSetting
 	Tool           string
+}
+
+// htmlSweep is a load sweep's section: the stages table and the curve.
+type htmlSweep struct {
+	Note  string
+	Table htmlTable
+	Plot  plot
 }
 
 type htmlTable struct {
@@ -131,6 +140,30 @@ func renderHTML(b *bytes.Buffer, r *result.Result) error {
 			}
 		}
 		page.Checks.Groups = []htmlGroup{g}
+	}
+	if len(v.stages.header) > 0 {
+		sw := &htmlSweep{Table: htmlTable{Header: headerCells(v.stages)}}
+		if v.shownStage != "" {
+			sw.Note = "One whole measurement per stage, each judged with the checks; the other sections show " + v.shownStage + "."
+		}
+		g := htmlGroup{}
+		for i, row := range v.stages.rows {
+			hr := htmlRow{Class: "outcome-" + string(r.Stages[i].Verdict)}
+			for j, c := range row {
+				cell := htmlCell{Text: c, Numeric: v.stages.numeric[j]}
+				if j == len(row)-1 {
+					cell.Class = "outcome"
+				}
+				hr.Cells = append(hr.Cells, cell)
+			}
+			g.Rows = append(g.Rows, hr)
+		}
+		sw.Table.Groups = []htmlGroup{g}
+		sw.Plot = sweepPlot(r.Stages, v.cols, v.pair)
+		for i := range sw.Plot.Legend {
+			sw.Plot.Legend[i].Label = shorten(sw.Plot.Legend[i].Label, 28)
+		}
+		page.Sweep = sw
 	}
 	if r.Config.AA {
 		page.Floor = append([]string{"A/A run: production against itself, measuring the noise floor"}, page.Floor...)

@@ -27,6 +27,8 @@ import (
 //     testcase "run" with <error type="run-failed">; an interrupted run adds
 //     a testcase "interrupted" with <error type="interrupted">.
 //   - A run without checks (bench) has one passing testcase, "measured".
+//   - A load sweep has a testcase per stage and check instead, named
+//     "<stage>: <check>" (e.g. "concurrency=4: max-latency-increase").
 //
 // The suite's <system-out> carries the terminal report (NewTable).
 //
@@ -130,26 +132,35 @@ func renderJUnit(b *bytes.Buffer, r *result.Result) error {
 		prop(string(t.Role), nameOf(t))
 	}
 	prop("dataset", r.Config.Dataset)
+	if sweeping(r) {
+		names := make([]string, len(r.Stages))
+		for i, st := range r.Stages {
+			names[i] = st.Name
+		}
+		prop("stages", strings.Join(names, ", "))
+	}
 	if d := r.DetectableChange; d > 0 {
 		prop("detectable_change", strconv.FormatFloat(d, 'f', 4, 64))
 	}
 
 	class := "infergate." + junitPair(v)
 	failOnInconclusive := r.Config.OnInconclusive == "fail"
-	for _, row := range v.rows {
-		c := row.check
-		tc := junitCase{Name: c.Name, Classname: class, Time: seconds(0)}
-		switch c.Outcome {
-		case result.OutcomeFail:
-			tc.Failure = &junitOutcome{Message: checkMessage(row), Type: junitRegression, Body: xmlSafe(checkBody(row))}
-		case result.OutcomeInconclusive:
-			if failOnInconclusive {
-				tc.Failure = &junitOutcome{Message: checkMessage(row), Type: junitInconclusive, Body: xmlSafe(checkBody(row))}
-			} else {
-				tc.Skipped = &junitSkipped{Message: checkMessage(row)}
-			}
+	// A sweep has a testcase per stage and check, "<stage>: <check>".
+	type judged struct {
+		prefix string
+		rows   []checkRow
+	}
+	groups := []judged{{"", v.rows}}
+	if sweeping(r) {
+		groups = groups[:0]
+		for _, st := range r.Stages {
+			groups = append(groups, judged{st.Name + ": ", checkRows(st.Checks)})
 		}
-		suite.Cases = append(suite.Cases, tc)
+	}
+	for _, g := range groups {
+		for _, row := range g.rows {
+			suite.Cases = append(suite.Cases, checkCase(g.prefix, row, class, failOnInconclusive))
+		}
 	}
 
 	var failed []string
@@ -213,6 +224,23 @@ func renderJUnit(b *bytes.Buffer, r *result.Result) error {
 	}
 	b.WriteByte('\n')
 	return nil
+}
+
+// checkCase is one check's testcase, named prefix + the check.
+func checkCase(prefix string, row checkRow, class string, failOnInconclusive bool) junitCase {
+	c := row.check
+	tc := junitCase{Name: prefix + c.Name, Classname: class, Time: seconds(0)}
+	switch c.Outcome {
+	case result.OutcomeFail:
+		tc.Failure = &junitOutcome{Message: prefix + checkMessage(row), Type: junitRegression, Body: xmlSafe(checkBody(row))}
+	case result.OutcomeInconclusive:
+		if failOnInconclusive {
+			tc.Failure = &junitOutcome{Message: prefix + checkMessage(row), Type: junitInconclusive, Body: xmlSafe(checkBody(row))}
+		} else {
+			tc.Skipped = &junitSkipped{Message: prefix + checkMessage(row)}
+		}
+	}
+	return tc
 }
 
 // junitSuiteName is "infergate fraud-v2 vs fraud-v1", or "infergate

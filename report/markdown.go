@@ -27,7 +27,8 @@ const markdownMaxText = 1000
 
 // NewMarkdown returns a reporter that writes a pull-request comment in
 // GitHub-flavoured Markdown: the verdict as the first line, the
-// MarkdownMarker, the checks, a Mermaid percentile chart, latency,
+// MarkdownMarker, the checks, a load sweep's stages (a table and a
+// Mermaid chart of p95 per stage), a Mermaid percentile chart, latency,
 // throughput, memory, errors, the noise floor and, folded, the run's
 // configuration and machine. It is always under 64 KiB: long sections are
 // cut, with a note saying so.
@@ -75,6 +76,7 @@ func renderMarkdown(b *bytes.Buffer, r *result.Result) error {
 	sections := []*mdSection{
 		mdHeading(r, v),
 		mdChecks(v),
+		mdSweep(r, v),
 		mdChart(v),
 	}
 	for _, g := range []string{groupLatency, groupThroughput, groupMemory, groupErrors} {
@@ -208,7 +210,11 @@ func mdChecks(v view) *mdSection {
 	if len(v.rows) == 0 {
 		return &mdSection{}
 	}
-	s := &mdSection{head: []string{"### Checks", ""}}
+	title := "### Checks"
+	if v.shownStage != "" {
+		title += " at " + mdText(v.shownStage)
+	}
+	s := &mdSection{head: []string{title, ""}}
 	if v.pair {
 		s.head = append(s.head,
 			"| check | metric | production | candidate | ratio [interval] | threshold | outcome |",
@@ -235,6 +241,96 @@ func mdChecks(v view) *mdSection {
 	if len(messages) > 0 {
 		s.body = append(s.body, "")
 		s.body = append(s.body, messages...)
+	}
+	return s
+}
+
+// mdSweep is a load sweep's stages: the stages table, then p95 latency
+// per stage as a Mermaid xychart, one line per target (named in a
+// sentence, as legends may not render).
+func mdSweep(r *result.Result, v view) *mdSection {
+	t := v.stages
+	if len(t.header) == 0 {
+		return &mdSection{}
+	}
+	head := make([]string, len(t.header))
+	align := make([]string, len(t.header))
+	for i, h := range t.header {
+		head[i] = mdText(h)
+		align[i] = "---"
+		if t.numeric[i] {
+			align[i] = "---:"
+		}
+	}
+	s := &mdSection{head: []string{"### Load sweep", ""}}
+	if v.shownStage != "" {
+		s.head = append(s.head, "One whole measurement per stage, each judged with the checks; the other sections show "+mdText(v.shownStage)+".", "")
+	}
+
+	// The chart goes in the head: cutting it would break the code block.
+	var top int64
+	gaps := false
+	for _, st := range r.Stages {
+		for _, c := range stageColumns(&st, v.cols, v.pair) {
+			if c != nil && c.Latency.Count > 0 {
+				top = max(top, c.Latency.P95NS)
+			} else {
+				gaps = true
+			}
+		}
+	}
+	if top > 0 {
+		unit, scale := "ms", 1e6
+		if top < 1e6 {
+			unit, scale = "µs", 1e3
+		}
+		ordinals := []string{"first", "second", "third", "fourth", "fifth"}
+		var names, xs []string
+		for i, c := range v.cols {
+			ord := fmt.Sprintf("line %d", i+1)
+			if i < len(ordinals) {
+				ord = ordinals[i] + " line"
+			}
+			names = append(names, fmt.Sprintf("%s: %s (%s)", ord, c.Role, mdText(nameOf(c))))
+		}
+		for _, st := range r.Stages {
+			xs = append(xs, `"`+strings.ReplaceAll(st.Name, `"`, "'")+`"`)
+		}
+		sentence := "p95 latency per stage, in " + unit + "; " + strings.Join(names, ", ") + "."
+		if len(v.cols) == 1 {
+			sentence = "p95 latency per stage, in " + unit + ", of " + strings.TrimPrefix(names[0], "first line: ") + "."
+		}
+		if gaps {
+			sentence += " A stage without latency samples is drawn at 0."
+		}
+		s.head = append(s.head, sentence, "",
+			"```mermaid",
+			"xychart-beta",
+			`    title "p95 latency per stage (`+unit+`)"`,
+			"    x-axis ["+strings.Join(xs, ", ")+"]",
+			`    y-axis "p95 latency (`+unit+`)" 0 --> `+axisNumber(niceCeil(float64(top)*1.1/scale)),
+		)
+		for i := range v.cols {
+			var nums []string
+			for _, st := range r.Stages {
+				c := stageColumns(&st, v.cols, v.pair)[i]
+				val := 0.0
+				if c != nil && c.Latency.Count > 0 {
+					val = float64(c.Latency.P95NS) / scale
+				}
+				nums = append(nums, chartNumber(val))
+			}
+			s.head = append(s.head, "    line ["+strings.Join(nums, ", ")+"]")
+		}
+		s.head = append(s.head, "```", "")
+	}
+	s.head = append(s.head, "| "+strings.Join(head, " | ")+" |", "| "+strings.Join(align, " | ")+" |")
+	for _, row := range t.rows {
+		cells := make([]string, len(row))
+		for i, c := range row {
+			cells[i] = mdText(c)
+		}
+		s.body = append(s.body, "| "+strings.Join(cells, " | ")+" |")
 	}
 	return s
 }

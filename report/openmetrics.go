@@ -19,7 +19,8 @@ import (
 // role, model (the target's name) and version (the tool's version); per
 // check its outcome (one 0/1 series per outcome, as a stateset would have;
 // plain gauges because common parsers do not take the stateset type) and
-// ratio; the verdict the same way. It ends with "# EOF".
+// ratio; the verdict the same way. It ends with "# EOF". A load sweep's
+// per-target and per-check series are per stage, with a "stage" label.
 //
 // The histogram's buckets are cumulative counts at fixed bounds, 10 µs to
 // 10 s in 1-2.5-5 steps, read from the HDR histogram merged over all rounds
@@ -120,8 +121,8 @@ func renderOpenMetrics(b *bytes.Buffer, r *result.Result) error {
 	failed := &omFamily{name: "infergate_target_failed", typ: "gauge",
 		help: "1 when the target could not be measured to the end."}
 
-	for _, t := range v.cols {
-		ls := targetLabels(t)
+	addTarget := func(t *result.Target, extra []omLabel) error {
+		ls := with(targetLabels(t), extra...)
 		h, err := t.Histogram()
 		if err != nil {
 			return err
@@ -161,6 +162,7 @@ func renderOpenMetrics(b *bytes.Buffer, r *result.Result) error {
 			errorsKind.add("_total", with(ls, omLabel{"kind", k}), float64(t.Errors.ByKind[k]))
 		}
 		failed.add("", ls, boolNumber(t.Failed != ""))
+		return nil
 	}
 
 	outcome := &omFamily{name: "infergate_check_outcome", typ: "gauge",
@@ -173,9 +175,9 @@ func renderOpenMetrics(b *bytes.Buffer, r *result.Result) error {
 		help: "Upper bound of the ratio's confidence interval."}
 	threshold := &omFamily{name: "infergate_check_threshold_ratio", typ: "gauge",
 		help: "The ratio a relative check is judged against."}
-	for _, row := range v.rows {
+	addCheck := func(row checkRow, extra []omLabel) {
 		c := row.check
-		ls := []omLabel{{"check", c.Name}, {"metric", c.Metric}, {"version", version}}
+		ls := with([]omLabel{{"check", c.Name}, {"metric", c.Metric}, {"version", version}}, extra...)
 		for _, o := range []result.Outcome{result.OutcomePass, result.OutcomeFail, result.OutcomeInconclusive} {
 			outcome.add("", with(ls, omLabel{"outcome", string(o)}), boolNumber(c.Outcome == o))
 		}
@@ -188,6 +190,33 @@ func renderOpenMetrics(b *bytes.Buffer, r *result.Result) error {
 		}
 		if row.ratio != "" {
 			threshold.add("", ls, c.Threshold)
+		}
+	}
+	// A sweep's series carry a "stage" label, one set per stage.
+	if sweeping(r) {
+		for i := range r.Stages {
+			st := &r.Stages[i]
+			extra := []omLabel{{"stage", st.Name}}
+			for _, t := range stageColumns(st, v.cols, v.pair) {
+				if t == nil {
+					continue
+				}
+				if err := addTarget(t, extra); err != nil {
+					return err
+				}
+			}
+			for _, row := range checkRows(st.Checks) {
+				addCheck(row, extra)
+			}
+		}
+	} else {
+		for _, t := range v.cols {
+			if err := addTarget(t, nil); err != nil {
+				return err
+			}
+		}
+		for _, row := range v.rows {
+			addCheck(row, nil)
 		}
 	}
 

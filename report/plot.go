@@ -27,6 +27,13 @@ type plot struct {
 	XTicks, YTicks           []tick
 	Series                   []series
 	Legend                   []legendItem
+	// Labels are texts drawn beside points (a sweep's stage names).
+	Labels []plotLabel
+}
+
+// plotLabel is a short text next to the point X, Y.
+type plotLabel struct {
+	X, Y, Text string
 }
 
 // Empty reports whether there is nothing to draw.
@@ -381,6 +388,85 @@ func roundsPlot(cols []*result.Target, pair bool) (plot, error) {
 		p.Caption += " Not drawn, without latency samples: " + strings.Join(missing, ", ") + "."
 	}
 	return p, nil
+}
+
+// sweepPlot is a load sweep's latency/throughput curve: per target one
+// line through its stages, throughput (inferences/s) on x, p95 latency on
+// y, each marker labelled with its stage.
+func sweepPlot(stages []result.Stage, cols []*result.Target, pair bool) plot {
+	p := newPlot("sweep", "Latency against throughput", "throughput (inferences/s)")
+	type point struct {
+		x, y float64
+		name string
+	}
+	tracks := make([][]point, len(cols))
+	var xTop, yTop float64
+	for i := range stages {
+		st := &stages[i]
+		for j, c := range stageColumns(st, cols, pair) {
+			if c == nil || c.Latency.Count == 0 || c.Throughput.InferencesPerS <= 0 {
+				continue
+			}
+			pt := point{c.Throughput.InferencesPerS, float64(c.Latency.P95NS), st.Name}
+			tracks[j] = append(tracks[j], pt)
+			xTop, yTop = math.Max(xTop, pt.x), math.Max(yTop, pt.y)
+		}
+	}
+	if xTop <= 0 || yTop <= 0 {
+		p.Note = "No stage with latency samples to plot."
+		return p
+	}
+	unit, scale := latencyUnit(yTop)
+	yMax := niceCeil(yTop * 1.1 / scale)
+	// Whole nice steps just past the largest throughput.
+	xStep := niceCeil(xTop * 1.1 / 5)
+	xMax := math.Ceil(xTop*1.1/xStep) * xStep
+	p.YLabel = "p95 latency (" + unit + ")"
+	xPos := func(x float64) float64 { return p.Left + (p.Right-p.Left)*x/xMax }
+	yPos := func(ns float64) float64 { return p.Bottom - (p.Bottom-p.Top)*(ns/scale)/yMax }
+	for _, v := range linearTicks(xMax, 5) {
+		p.XTicks = append(p.XTicks, tick{Pos: px(xPos(v)), Label: human.Rate(v)})
+	}
+	for _, v := range linearTicks(yMax, 5) {
+		p.YTicks = append(p.YTicks, tick{Pos: px(yPos(v * scale)), Label: axisNumber(v)})
+	}
+	var names []string
+	li := 0
+	for j, tr := range tracks {
+		if len(tr) == 0 {
+			continue
+		}
+		t := cols[j]
+		color, shape := roleStyle(t.Role)
+		who := fmt.Sprintf("%s (%s)", t.Role, nameOf(t))
+		s := series{Name: who + ": p95 latency against throughput, one point per stage", Color: color}
+		var pts []string
+		for _, pt := range tr {
+			x, y := xPos(pt.x), yPos(pt.y)
+			pts = append(pts, px(x)+","+px(y))
+			s.Marks = append(s.Marks, newMark(shape, x, y, true, fmt.Sprintf("%s · %s: p95 %s at %s inferences/s",
+				pt.name, who, human.Duration(time.Duration(pt.y)), human.Rate(pt.x))))
+			// Production's labels above its markers, the candidate's
+			// below, so that close points keep readable labels.
+			dy := -6.0
+			if t.Role == result.RoleCandidate {
+				dy = 14
+			}
+			p.Labels = append(p.Labels, plotLabel{X: px(x + 6), Y: px(y + dy), Text: pt.name})
+		}
+		if len(pts) == 1 {
+			x, y := xPos(tr[0].x), yPos(tr[0].y)
+			pts = []string{px(x-8) + "," + px(y), px(x+8) + "," + px(y)}
+		}
+		s.Points = strings.Join(pts, " ")
+		p.Series = append(p.Series, s)
+		p.Legend = append(p.Legend, p.legend(li, color, "", shape, true, who))
+		li++
+		names = append(names, fmt.Sprintf("%s %s: %s", colorName(color), shapeName(shape), who))
+	}
+	p.Caption = "p95 latency against throughput, one point per stage of the sweep, labelled with the stage, joined in the order the stages ran: " +
+		strings.Join(names, "; ") + ". Where throughput stops growing while latency climbs, the model is saturated. Hover a marker for its numbers."
+	return p
 }
 
 func newPlot(id, title, xLabel string) plot {

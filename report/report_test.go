@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,12 +208,38 @@ func fixtures(t *testing.T) map[string]*result.Result {
 	errored.Error = "candidate fraud-v2: worker exited: signal: killed (out of memory?)"
 
 	return map[string]*result.Result{
+		"sweep":       sweepFixture(t),
 		"pair_fail":   fail,
 		"pair_pass":   pass,
 		"bench":       bench,
 		"interrupted": interrupted,
 		"error":       errored,
 	}
+}
+
+// sweepFixture is a load sweep over three concurrencies: production
+// scales, the candidate saturates and fails the latency check at the last
+// stage. Its top level mirrors the last stage, as infergate writes it.
+func sweepFixture(t *testing.T) *result.Result {
+	th := compare.Thresholds{MaxLatencyIncrease: 1.15, MaxErrorRate: new(0.01)}
+	var r *result.Result
+	var stages []result.Stage
+	for i, n := range []int{1, 2, 4} {
+		p, c := prodSide, candSide
+		p.latency = time.Duration(float64(p.latency) * []float64{1, 1.2, 1.9}[i])
+		p.throughput *= []float64{1, 1.65, 2.1}[i]
+		c.latency = time.Duration(float64(c.latency) * []float64{1, 1.25, 2.7}[i])
+		c.throughput *= []float64{1, 1.6, 1.5}[i]
+		st := newResult(t, th, compare.ModePair, p, c)
+		stages = append(stages, result.Stage{Name: fmt.Sprintf("concurrency=%d", n), Concurrency: n,
+			Targets: st.Targets, Checks: st.Checks, Verdict: st.Verdict})
+		r = st
+	}
+	r.Stages = stages
+	r.Config.Concurrency = 4
+	r.Config.ConcurrencySweep = []int{1, 2, 4}
+	r.Verdict = result.WorstVerdict(stages[0].Verdict, stages[1].Verdict, stages[2].Verdict)
+	return r
 }
 
 func TestTableGolden(t *testing.T) {
@@ -236,6 +263,7 @@ func TestTableContent(t *testing.T) {
 		"bench":       {"infergate bench: fraud-v2", "21.7µs", "family-wise error controlled with Holm–Bonferroni over 2 checks", "verdict: FAIL (1 of 2 checks failed: max-p99)", "≤ 25µs"},
 		"interrupted": {"INTERRUPTED:", "; run interrupted)", "INCONCLUSIVE", "not measured"},
 		"error":       {"ERROR: the run failed: candidate fraud-v2", "verdict: ERROR"},
+		"sweep":       {"load sweep: 3 stages (concurrency=1, concurrency=2, concurrency=4)", "\nstages\n", "prod p95", "cand inf/s", "checks at concurrency=4", "verdict: FAIL (concurrency=4: FAIL max-latency-increase)"},
 	} {
 		var b bytes.Buffer
 		if err := NewTable(fx[name]).Report(&b); err != nil {

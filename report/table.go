@@ -14,7 +14,8 @@ import (
 
 // NewTable returns a reporter for the terminal: a summary of the run, a
 // metrics table (metric | production | candidate | ratio, or metric |
-// <model> for bench), a checks table, warnings and a one-line verdict.
+// <model> for bench), a load sweep's stages table, a checks table,
+// warnings and a one-line verdict.
 func NewTable(r *result.Result) Reporter { return &tableReporter{r: r} }
 
 type tableReporter struct{ r *result.Result }
@@ -54,8 +55,18 @@ func renderText(b *bytes.Buffer, v view) error {
 			return err
 		}
 	}
+	if len(v.stages.header) > 0 {
+		b.WriteString("\nstages\n")
+		if err := renderTable(b, v.stages); err != nil {
+			return err
+		}
+	}
 	if len(v.checks.header) > 0 {
-		b.WriteString("\nchecks\n")
+		if v.shownStage != "" {
+			b.WriteString("\nchecks at " + v.shownStage + "\n")
+		} else {
+			b.WriteString("\nchecks\n")
+		}
 		if err := renderTable(b, v.checks); err != nil {
 			return err
 		}

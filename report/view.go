@@ -18,15 +18,20 @@ import (
 // table, Markdown, HTML, and the JUnit messages) shows the same numbers with
 // the same wording, and only layout differs.
 type view struct {
-	title    string
-	meta     []string // run, machine and configuration lines
-	targets  []string // one line per target: role, name, model
-	notices  []string // interrupted, run error, failed targets: read before the numbers
-	metrics  table
-	checks   table    // empty when the run had no checks
-	notes    []string // checkNotes, then floorNotes
-	warnings []string // the document's warnings, and resolution warnings it lacks
-	verdict  string   // the final line
+	title   string
+	meta    []string // run, machine and configuration lines
+	targets []string // one line per target: role, name, model
+	notices []string // interrupted, run error, failed targets: read before the numbers
+	metrics table
+	checks  table // empty when the run had no checks
+	// stages is a load sweep's table (stage | per target p50, p95, p99,
+	// inferences/s | checks); empty unless the run has more than one stage.
+	stages table
+	// shownStage names the stage the metrics and checks are of, in a sweep.
+	shownStage string
+	notes      []string // checkNotes, then floorNotes
+	warnings   []string // the document's warnings, and resolution warnings it lacks
+	verdict    string   // the final line
 
 	// The pieces the richer formats (Markdown, HTML) lay out separately.
 	pair           bool
@@ -61,14 +66,7 @@ func collect(r *result.Result) view {
 
 	// The columns: production then candidate for a pair, else every target
 	// in document order (one for bench).
-	var cols []*result.Target
-	if pair {
-		cols = []*result.Target{prod, cand}
-	} else {
-		for i := range r.Targets {
-			cols = append(cols, &r.Targets[i])
-		}
-	}
+	cols := columns(r.Targets, pair)
 
 	v.title = title(r, pair, cols)
 	v.meta = metaLines(r, cols)
@@ -100,6 +98,10 @@ func collect(r *result.Result) view {
 		v.metrics = metricsTable(cols, pair)
 	}
 	v.pair, v.cols = pair, cols
+	v.stages = stagesTable(r.Stages, cols, pair)
+	if i := result.MirroredStage(r.Stages); i >= 0 && sweeping(r) {
+		v.shownStage = r.Stages[i].Name
+	}
 	v.rows = checkRows(r.Checks)
 	v.checks, v.checkNotes, v.floorNotes = checksTable(r.Checks, v.rows, cols, pair)
 	v.notes = append(slices.Clone(v.checkNotes), v.floorNotes...)
@@ -107,6 +109,135 @@ func collect(r *result.Result) view {
 	v.verdictWord, v.verdictDetails = verdictParts(r)
 	v.verdict = verdictLine(r)
 	return v
+}
+
+// columns are the targets a report shows side by side: production then
+// candidate for a pair, else every target in document order.
+func columns(targets []result.Target, pair bool) []*result.Target {
+	find := func(role result.Role) *result.Target {
+		for i := range targets {
+			if targets[i].Role == role {
+				return &targets[i]
+			}
+		}
+		return nil
+	}
+	if pair {
+		return []*result.Target{find(result.RoleProduction), find(result.RoleCandidate)}
+	}
+	var cols []*result.Target
+	for i := range targets {
+		cols = append(cols, &targets[i])
+	}
+	return cols
+}
+
+// sweeping reports whether the document is a load sweep worth showing as
+// one: more than one stage.
+func sweeping(r *result.Result) bool { return len(r.Stages) > 1 }
+
+// stageColumns are a stage's targets in the order of the report's columns
+// cols (nil where the stage lacks one).
+func stageColumns(st *result.Stage, cols []*result.Target, pair bool) []*result.Target {
+	if pair {
+		return columns(st.Targets, true)
+	}
+	out := make([]*result.Target, len(cols))
+	for i := range cols {
+		if i < len(st.Targets) {
+			out[i] = &st.Targets[i]
+		}
+	}
+	return out
+}
+
+// stagesTable is stage | per target p50, p95, p99, inferences/s | checks,
+// one row per stage of a sweep; empty for one stage or none.
+func stagesTable(stages []result.Stage, cols []*result.Target, pair bool) table {
+	if len(stages) < 2 || len(cols) == 0 {
+		return table{}
+	}
+	t := table{header: []string{"stage"}, numeric: []bool{false}}
+	// Short heads: the table has four columns per target.
+	for _, c := range cols {
+		prefix, rate := "", "inferences/s"
+		if len(cols) > 1 {
+			rate = "inf/s"
+			prefix = nameOf(c) + " "
+			switch {
+			case pair && c.Role == result.RoleProduction:
+				prefix = "prod "
+			case pair:
+				prefix = "cand "
+			}
+		}
+		for _, h := range []string{"p50", "p95", "p99", rate} {
+			t.header = append(t.header, prefix+h)
+			t.numeric = append(t.numeric, true)
+		}
+	}
+	t.header = append(t.header, "checks")
+	t.numeric = append(t.numeric, false)
+	for i := range stages {
+		st := &stages[i]
+		row := []string{st.Name}
+		for _, c := range stageColumns(st, cols, pair) {
+			if c == nil {
+				row = append(row, dash, dash, dash, dash)
+				continue
+			}
+			lat := func(ns int64) string {
+				if c.Latency.Count == 0 {
+					return dash
+				}
+				return human.Duration(time.Duration(ns))
+			}
+			rate := dash
+			if requests(c) > 0 {
+				rate = human.Rate(c.Throughput.InferencesPerS)
+			}
+			row = append(row, lat(c.Latency.P50NS), lat(c.Latency.P95NS), lat(c.Latency.P99NS), rate)
+		}
+		t.rows = append(t.rows, append(row, stageOutcome(st)))
+	}
+	return t
+}
+
+// stageOutcome is a stage's checks in one cell: "pass", "FAIL
+// max-latency-increase", "INCONCLUSIVE max-p99; interrupted", "ERROR".
+func stageOutcome(st *result.Stage) string {
+	var parts []string
+	if st.Error != "" {
+		parts = append(parts, "ERROR")
+	}
+	var failed, inconclusive []string
+	for _, c := range st.Checks {
+		switch c.Outcome {
+		case result.OutcomeFail:
+			failed = append(failed, c.Name)
+		case result.OutcomeInconclusive:
+			inconclusive = append(inconclusive, c.Name)
+		}
+	}
+	if len(failed) > 0 {
+		parts = append(parts, "FAIL "+strings.Join(failed, ", "))
+	}
+	if len(inconclusive) > 0 {
+		parts = append(parts, "INCONCLUSIVE "+strings.Join(inconclusive, ", "))
+	}
+	if st.Interrupted {
+		parts = append(parts, "interrupted")
+	}
+	if len(parts) > 0 {
+		return strings.Join(parts, "; ")
+	}
+	switch {
+	case len(st.Checks) > 0:
+		return "pass"
+	case st.Verdict == result.VerdictNone:
+		return "no checks"
+	}
+	return dash
 }
 
 func nameOf(t *result.Target) string {
@@ -213,6 +344,17 @@ func metaLines(r *result.Result, cols []*result.Target) []string {
 		cfg = append(cfg, "device "+c.Device)
 	}
 	join("plan: ", cfg...)
+	if sweeping(r) {
+		names := make([]string, len(r.Stages))
+		for i, st := range r.Stages {
+			names[i] = st.Name
+		}
+		line := fmt.Sprintf("load sweep: %d stages (%s)", len(r.Stages), strings.Join(names, ", "))
+		if i := result.MirroredStage(r.Stages); i >= 0 {
+			line += "; the metrics and checks shown are those of " + r.Stages[i].Name
+		}
+		lines = append(lines, line)
+	}
 	return lines
 }
 
@@ -508,7 +650,8 @@ func bounds(c result.Check, f func(float64) string) string {
 func warnings(r *result.Result) []string {
 	out := slices.Clone(r.Warnings)
 	for _, w := range compare.ResolutionWarnings(r.Checks) {
-		if !slices.Contains(out, w) {
+		// A sweep's warnings carry their stage's name in front.
+		if !slices.ContainsFunc(out, func(x string) bool { return strings.HasSuffix(x, w) }) {
 			out = append(out, w)
 		}
 	}
@@ -625,10 +768,38 @@ func verdictParts(r *result.Result) (string, []string) {
 	default:
 		word = strings.ToUpper(string(r.Verdict))
 	}
+	if sweeping(r) && r.Verdict != result.VerdictNone && r.Verdict != "" {
+		// The verdict is the worst of the stages': say which stages.
+		details = sweepDetails(r)
+	}
 	if r.Interrupted {
 		details = append(details, "run interrupted")
 	}
 	return word, details
+}
+
+// sweepDetails backs a sweep's verdict with the stages that did not pass,
+// e.g. "concurrency=8: FAIL max-latency-increase".
+func sweepDetails(r *result.Result) []string {
+	var out []string
+	if r.Verdict == result.VerdictError && r.Error != "" {
+		out = append(out, r.Error)
+	}
+	for i := range r.Stages {
+		st := &r.Stages[i]
+		o := stageOutcome(st)
+		switch {
+		case o == "pass" || o == "no checks" || o == dash || o == "interrupted":
+			continue
+		case st.Error != "" && r.Error != "" && !strings.Contains(o, ";"):
+			continue // the run's error says it
+		}
+		out = append(out, st.Name+": "+o)
+	}
+	if len(out) == 0 && r.Verdict == result.VerdictPass {
+		out = append(out, fmt.Sprintf("every check passed in all %d stages", len(r.Stages)))
+	}
+	return out
 }
 
 // setting is one line of the run's configuration or machine, keyed by the
@@ -692,6 +863,20 @@ func configSettings(r *result.Result) []setting {
 	add("confidence", flt(c.Confidence))
 	add("on_inconclusive", c.OnInconclusive)
 	add("concurrency", num(int64(c.Concurrency)))
+	if len(c.ConcurrencySweep) > 0 {
+		vals := make([]string, len(c.ConcurrencySweep))
+		for i, n := range c.ConcurrencySweep {
+			vals[i] = strconv.Itoa(n)
+		}
+		add("concurrency_sweep", strings.Join(vals, ","))
+	}
+	if len(c.RateSweep) > 0 {
+		vals := make([]string, len(c.RateSweep))
+		for i, v := range c.RateSweep {
+			vals[i] = strconv.FormatFloat(v, 'f', -1, 64)
+		}
+		add("rate_sweep", strings.Join(vals, ","))
+	}
 	add("device", c.Device)
 	add("intra_op_threads", num(int64(c.IntraThreads)))
 	add("inter_op_threads", num(int64(c.InterThreads)))

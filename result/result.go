@@ -49,6 +49,16 @@ const (
 )
 
 // Result is the whole document.
+//
+// A load sweep (--concurrency-sweep, --rate-sweep) measures the same pair
+// or model once per stage and records every stage in Stages. So that a
+// reader of one-stage results still reads a sweep's document right, the
+// top-level Targets, Checks and DetectableChange (and Config.Concurrency
+// and Config.Rate) mirror the last completed stage (the last stage when
+// none completed), and Verdict is the worst over the stages (fail > error
+// > inconclusive > pass > none; see WorstVerdict). As for any run, a run
+// that failed has Verdict "error" and one cut short by a signal
+// "inconclusive". A run without a sweep has no Stages.
 type Result struct {
 	SchemaVersion int       `json:"schema_version"`
 	Tool          Tool      `json:"tool"`
@@ -72,6 +82,64 @@ type Result struct {
 	// ToolPeakRSSBytes is the peak resident set of the infergate process
 	// that coordinated the run (the models' workers not included).
 	ToolPeakRSSBytes int64 `json:"tool_peak_rss_bytes,omitempty"`
+	// Stages are a load sweep's stages in the order they ran; empty for a
+	// run without a sweep.
+	Stages []Stage `json:"stages,omitempty"`
+}
+
+// Stage is one stage of a load sweep: a whole measurement (warmup, rounds,
+// looks) at one variation of the plan, judged with the run's checks.
+type Stage struct {
+	// Name says what the stage varied, e.g. "concurrency=4", "rate=100/s".
+	Name string `json:"name"`
+	// Concurrency is the stage's calls in flight at once (the most in
+	// flight in an open loop); Rate its open-loop requests per second (0:
+	// a closed loop).
+	Concurrency int      `json:"concurrency"`
+	Rate        float64  `json:"rate,omitempty"`
+	Targets     []Target `json:"targets"`
+	Checks      []Check  `json:"checks"`
+	// Verdict is the stage's own: "error" when the run failed in it,
+	// "inconclusive" when a signal cut it short.
+	Verdict          Verdict `json:"verdict"`
+	DetectableChange float64 `json:"detectable_change,omitempty"`
+	// Interrupted is set on the stage a signal cut short; the sweep stopped
+	// there.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Error says why the run failed in this stage; the sweep stopped there.
+	Error string `json:"error,omitempty"`
+}
+
+// Completed reports whether the stage ran to its end.
+func (s *Stage) Completed() bool { return !s.Interrupted && s.Error == "" }
+
+// MirroredStage is the index of the stage the top level of a sweep's
+// document mirrors: the last completed one, else the last; -1 without
+// stages.
+func MirroredStage(stages []Stage) int {
+	for i := len(stages) - 1; i >= 0; i-- {
+		if stages[i].Completed() {
+			return i
+		}
+	}
+	return len(stages) - 1
+}
+
+// verdictRank orders verdicts from the best to the worst.
+var verdictRank = map[Verdict]int{
+	VerdictNone: 1, VerdictPass: 2, VerdictInconclusive: 3, VerdictError: 4, VerdictFail: 5,
+}
+
+// WorstVerdict is the worst of the verdicts: fail > error > inconclusive >
+// pass > none (an empty or unknown verdict counts least).
+func WorstVerdict(vs ...Verdict) Verdict {
+	var worst Verdict
+	for _, v := range vs {
+		if verdictRank[v] > verdictRank[worst] || worst == "" {
+			worst = v
+		}
+	}
+	return worst
 }
 
 // Tool names the program that wrote the document.
@@ -116,6 +184,10 @@ type Config struct {
 	Headers  []string `json:"headers,omitempty"`
 	Rate     float64  `json:"rate,omitempty"`
 	Arrival  string   `json:"arrival,omitempty"`
+	// ConcurrencySweep and RateSweep are a load sweep's values, in the
+	// order its stages ran (see Result.Stages).
+	ConcurrencySweep []int     `json:"concurrency_sweep,omitempty"`
+	RateSweep        []float64 `json:"rate_sweep,omitempty"`
 	// Thresholds are the checks as the user gave them, e.g.
 	// {"max-latency-increase": "1.15"}.
 	Thresholds map[string]string `json:"thresholds,omitempty"`
@@ -287,12 +359,25 @@ func Read(rd io.Reader) (*Result, error) {
 		return nil, fmt.Errorf("%w: schema_version %d is newer than this infergate reads (%d); upgrade infergate",
 			ErrSchema, r.SchemaVersion, SchemaVersion)
 	}
-	for i := range r.Targets {
-		for _, rd := range r.Targets[i].Rounds {
-			if _, err := DecodeHistogram(rd.Histogram); err != nil {
-				return nil, fmt.Errorf("%w: target %q round %d: %v", ErrSchema, r.Targets[i].Name, rd.Index, err)
-			}
+	if err := checkHistograms(r.Targets, ""); err != nil {
+		return nil, err
+	}
+	for _, st := range r.Stages {
+		if err := checkHistograms(st.Targets, fmt.Sprintf("stage %q: ", st.Name)); err != nil {
+			return nil, err
 		}
 	}
 	return &r, nil
+}
+
+// checkHistograms fails on a round whose histogram does not decode.
+func checkHistograms(targets []Target, where string) error {
+	for i := range targets {
+		for _, rd := range targets[i].Rounds {
+			if _, err := DecodeHistogram(rd.Histogram); err != nil {
+				return fmt.Errorf("%w: %starget %q round %d: %v", ErrSchema, where, targets[i].Name, rd.Index, err)
+			}
+		}
+	}
+	return nil
 }

@@ -246,3 +246,44 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+func TestWorstVerdict(t *testing.T) {
+	for _, tc := range []struct {
+		in   []Verdict
+		want Verdict
+	}{
+		{nil, ""},
+		{[]Verdict{VerdictNone, VerdictPass}, VerdictPass},
+		{[]Verdict{VerdictPass, VerdictInconclusive, VerdictPass}, VerdictInconclusive},
+		{[]Verdict{VerdictError, VerdictInconclusive}, VerdictError},
+		{[]Verdict{VerdictFail, VerdictError, VerdictPass}, VerdictFail},
+		{[]Verdict{VerdictNone}, VerdictNone},
+	} {
+		if got := WorstVerdict(tc.in...); got != tc.want {
+			t.Errorf("WorstVerdict(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestMirroredStage(t *testing.T) {
+	if got := MirroredStage(nil); got != -1 {
+		t.Errorf("no stages: %d", got)
+	}
+	st := []Stage{{Name: "a"}, {Name: "b"}, {Name: "c", Interrupted: true}}
+	if got := MirroredStage(st); got != 1 {
+		t.Errorf("last completed: %d, want 1", got)
+	}
+	if got := MirroredStage([]Stage{{Name: "a", Error: "boom"}}); got != 0 {
+		t.Errorf("none completed: %d, want 0", got)
+	}
+}
+
+func TestReadValidatesStageHistograms(t *testing.T) {
+	doc := `{"schema_version": 1, "tool": {"name": "infergate"}, "targets": [], "checks": [],
+		"stages": [{"name": "concurrency=2", "concurrency": 2, "checks": [], "verdict": "pass",
+		"targets": [{"role": "model", "name": "m", "rounds": [{"index": 0, "histogram": "bm90IGEgaGlzdG9ncmFt"}]}]}]}`
+	_, err := Read(strings.NewReader(doc))
+	if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "concurrency=2") {
+		t.Fatalf("err = %v, want ErrSchema naming the stage", err)
+	}
+}

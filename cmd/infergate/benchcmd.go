@@ -55,6 +55,9 @@ func runBench(ctx context.Context, e *env, o *benchOptions) (ExitCode, error) {
 	if ms.plan, err = o.plan(); err != nil {
 		return 0, err
 	}
+	if ms.stages, err = o.stages(); err != nil {
+		return 0, err
+	}
 	if ms.fills, err = parseFills(o.Fills); err != nil {
 		return 0, err
 	}

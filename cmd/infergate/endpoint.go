@@ -266,8 +266,20 @@ func (r redactor) result(res *result.Result) {
 		t := &res.Targets[i]
 		t.Failed, t.Model, t.Name = r.text(t.Failed), r.text(t.Model), r.text(t.Name)
 	}
-	for i := range res.Checks {
-		res.Checks[i].Message = r.text(res.Checks[i].Message)
+	scrub := func(targets []result.Target, checks []result.Check) {
+		for i := range targets {
+			t := &targets[i]
+			t.Failed, t.Model, t.Name = r.text(t.Failed), r.text(t.Model), r.text(t.Name)
+		}
+		for i := range checks {
+			checks[i].Message = r.text(checks[i].Message)
+		}
+	}
+	scrub(nil, res.Checks)
+	for i := range res.Stages {
+		st := &res.Stages[i]
+		st.Error = r.text(st.Error)
+		scrub(st.Targets, st.Checks)
 	}
 }
 

@@ -50,6 +50,9 @@ type measurement struct {
 	libPath string
 	// remote configures the endpoints among the models (nil when none).
 	remote *remote
+	// stages, when set, make the measurement a load sweep: one whole
+	// measurement per stage (see sweep).
+	stages []stage
 }
 
 // setup finds what the models need: ONNX Runtime for local ones, a
@@ -62,10 +65,16 @@ func (ms *measurement) setup(getenv func(string) string) error {
 		}
 		ms.libPath = lib
 	}
+	if err := ms.checkStages(); err != nil {
+		return err
+	}
 	remoteModels := slices.ContainsFunc(ms.models, func(m model) bool { return m.URL != "" })
 	if !remoteModels {
 		if ms.flags.Rate > 0 {
 			return errkind.Input(errors.New("--rate drives endpoints: give --production-url / --candidate-url (or --url)"))
+		}
+		if ms.flags.RateSweep != "" {
+			return errkind.Input(errors.New("--rate-sweep drives endpoints: give --production-url / --candidate-url (or --url)"))
 		}
 		return nil
 	}
@@ -104,6 +113,25 @@ func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf, jud
 }
 
 func (ms *measurement) measureRaw(ctx context.Context, e *env, logf bench.Logf, judge judgeFunc) (*result.Result, error) {
+	res := ms.newResult()
+	s, err := ms.open(ctx, e, logf, res)
+	if err != nil {
+		if len(res.Targets) > 0 {
+			// A target failed to start: the report says so.
+			return res, err
+		}
+		return nil, err
+	}
+	defer s.close()
+	if len(ms.stages) > 0 {
+		return ms.sweep(ctx, s, logf, judge, res)
+	}
+	return ms.runStage(ctx, s, logf, judge, res)
+}
+
+// newResult is the document's head: the tool, the machine and the
+// configuration as used.
+func (ms *measurement) newResult() *result.Result {
 	res := &result.Result{
 		SchemaVersion: result.SchemaVersion,
 		Tool:          result.Tool{Name: "infergate", Version: version},
@@ -139,30 +167,79 @@ func (ms *measurement) measureRaw(ctx context.Context, e *env, logf bench.Logf, 
 	} else {
 		res.Config.MinRounds, res.Config.RoundTime = 0, ""
 	}
-
-	ds, err := loader.Open(f.Dataset, loader.ReadOptions{})
-	if err != nil {
-		return nil, err
-	}
-	defer ds.Close()
-	res.Config.DatasetRows = ds.NumRows()
-
 	if ms.remote != nil {
 		res.Config.Protocol = ms.remote.flags.Protocol
 		for _, h := range ms.remote.headers {
 			res.Config.Headers = append(res.Config.Headers, h.Name)
 		}
-		if ms.remote.flags.Rate > 0 {
-			res.Config.Rate = ms.remote.flags.Rate
+		if ms.plan.Rate > 0 {
+			res.Config.Rate = ms.plan.Rate
 			res.Config.Arrival = ms.remote.flags.Arrival
 		}
 	}
-	targets := make([]bench.Target, 0, len(ms.models))
+	for _, st := range ms.stages {
+		st.record(&res.Config, ms)
+	}
+	return res
+}
+
+// session is what a measurement loaded: the dataset, the started targets
+// and their bindings. A sweep measures every stage on one session, so the
+// models load once.
+type session struct {
+	ds       *loader.Dataset
+	targets  []bench.Target
+	bindings []*loader.Binding
+	src      *loader.Source
+	srcOpts  loader.SourceOptions
+}
+
+func (s *session) close() {
+	if s.src != nil {
+		s.src.Close()
+	}
+	for _, t := range s.targets {
+		t.Close()
+	}
+	s.ds.Close()
+}
+
+// source is the batch source for these options, from the first batch.
+func (s *session) source(opts loader.SourceOptions) (*loader.Source, error) {
+	if s.src != nil && s.srcOpts == opts {
+		if err := s.src.Rewind(); err != nil {
+			return nil, err
+		}
+		return s.src, nil
+	}
+	if s.src != nil {
+		s.src.Close()
+		s.src = nil
+	}
+	src, err := loader.NewSource(s.ds, s.bindings, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.src, s.srcOpts = src, opts
+	return src, nil
+}
+
+// open loads the dataset and the models and binds one to the other. When a
+// model fails to start as a run failure, res gets the targets with the
+// failure and the error is returned.
+func (ms *measurement) open(ctx context.Context, e *env, logf bench.Logf, res *result.Result) (_ *session, err error) {
+	ds, err := loader.Open(ms.flags.Dataset, loader.ReadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	s := &session{ds: ds}
 	defer func() {
-		for _, t := range targets {
-			t.Close()
+		if err != nil {
+			s.close()
 		}
 	}()
+	res.Config.DatasetRows = ds.NumRows()
+
 	for i, m := range ms.models {
 		logf("loading %s model %s", m.Role, m.where())
 		t, err := ms.start(ctx, e, m, ds)
@@ -183,18 +260,17 @@ func (ms *measurement) measureRaw(ctx context.Context, e *env, logf bench.Logf, 
 					}
 					res.Targets = append(res.Targets, ft)
 				}
-				return res, err
 			}
 			return nil, err
 		}
-		targets = append(targets, t)
+		s.targets = append(s.targets, t)
 		if v := t.Info().ORTVersion; v != "" {
 			res.Machine.ORTVersion = v
 		}
 	}
 
 	var specs [][]loader.InputSpec
-	for _, t := range targets {
+	for _, t := range s.targets {
 		specs = append(specs, t.Info().Inputs)
 	}
 	if err := loader.ValidateFills(ms.fills, specs...); err != nil {
@@ -205,19 +281,25 @@ func (ms *measurement) measureRaw(ctx context.Context, e *env, logf bench.Logf, 
 			return nil, err
 		}
 	}
-	var bindings []*loader.Binding
 	for i, m := range ms.models {
 		b, err := loader.NewBinding(ds, specs[i], loader.BindOptions{
 			InputMap: m.InputMap,
 			Fills:    ms.fills,
-			PadValue: f.PadValue,
+			PadValue: ms.flags.PadValue,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s model %s: %w", m.Role, filepath.Base(m.Path), err)
 		}
-		bindings = append(bindings, b)
+		s.bindings = append(s.bindings, b)
 	}
-	src, err := loader.NewSource(ds, bindings, loader.SourceOptions{
+	return s, nil
+}
+
+// runStage runs the plan on an open session, judging at each look, and
+// fills res. It returns nil when nothing could be measured.
+func (ms *measurement) runStage(ctx context.Context, s *session, logf bench.Logf, judge judgeFunc, res *result.Result) (*result.Result, error) {
+	f := ms.flags
+	src, err := s.source(loader.SourceOptions{
 		BatchSize: f.BatchSize,
 		Rows:      f.Rows,
 		Shuffle:   f.shuffle,
@@ -226,15 +308,13 @@ func (ms *measurement) measureRaw(ctx context.Context, e *env, logf bench.Logf, 
 	if err != nil {
 		return nil, err
 	}
-	defer src.Close()
-
 	look := func(m *bench.Measurement, look, looks int) (bool, error) {
 		if err := ms.fillTargets(res, m); err != nil {
 			return false, err
 		}
 		return judge(res, look, looks)
 	}
-	m, merr := bench.Measure(ctx, targets, src, ms.plan, bench.Hooks{Logf: logf, Look: look})
+	m, merr := bench.Measure(ctx, s.targets, src, ms.plan, bench.Hooks{Logf: logf, Look: look})
 	res.FinishedAt = time.Now().UTC()
 	res.ToolPeakRSSBytes = selfPeakRSS()
 	if m == nil {
@@ -256,7 +336,7 @@ func (ms *measurement) measureRaw(ctx context.Context, e *env, logf bench.Logf, 
 func (ms *measurement) start(ctx context.Context, e *env, m model, ds *loader.Dataset) (bench.Target, error) {
 	f := ms.flags
 	if m.URL != "" {
-		return ms.remote.start(ctx, m, f.Concurrency, ds)
+		return ms.remote.start(ctx, m, ms.maxConcurrency(), ds)
 	}
 	exe, err := e.Executable()
 	if err != nil {

@@ -62,6 +62,9 @@ func runMerge(e *env, o *mergeOptions) (ExitCode, error) {
 		if docs[i], err = readResultFile(p); err != nil {
 			return 0, err
 		}
+		if n := len(docs[i].Stages); n > 0 {
+			return 0, errkind.Input(fmt.Errorf("%s is a load sweep (%d stages): merge combines runs without a sweep", p, n))
+		}
 	}
 	res, err := mergeResults(o.Inputs, docs)
 	if err != nil {

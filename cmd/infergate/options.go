@@ -34,6 +34,12 @@ type measureFlags struct {
 	MaxDuration string
 	RoundTime   string
 	Concurrency int
+	// A load sweep: one whole measurement per value (see stage).
+	ConcurrencySweep string
+	RateSweep        string
+	// Set when --concurrency or --rate was given, which a sweep of the
+	// same setting replaces.
+	concurrencySet, rateSet bool
 
 	Confidence     float64
 	OnInconclusive string
@@ -77,6 +83,8 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.RoundTime, "round-time", "250ms", "time each model's block of a round aims for")
 	f.registerPolicy(fs)
 	fs.IntVar(&f.Concurrency, "concurrency", 1, "calls in flight at once per model (closed loop): N goroutines calling Run on one session")
+	fs.StringVar(&f.ConcurrencySweep, "concurrency-sweep", "", "load sweep: a whole measurement at each --concurrency of this `list`, e.g. 1,2,4,8,16, each judged with the checks (at most 16 stages)")
+	fs.StringVar(&f.RateSweep, "rate-sweep", "", "load sweep of open-loop rates, endpoints only: a whole measurement at each --rate of this `list` (requests/s), e.g. 50,100,200")
 
 	f.endpointFlags.register(fs)
 	fs.StringVar(&f.Device, "device", "cpu", "execution device (cpu)")
@@ -119,6 +127,8 @@ func (f *measureFlags) registerPolicy(fs *pflag.FlagSet) {
 // afterParse records flags whose presence matters, not just their value.
 func (f *measureFlags) afterParse(fs *pflag.FlagSet) {
 	f.shuffle = fs.Changed("shuffle")
+	f.concurrencySet = fs.Changed("concurrency")
+	f.rateSet = fs.Changed("rate")
 }
 
 // plan validates the measurement flags into a bench.Plan.

@@ -140,6 +140,9 @@ func (o *runOptions) validate(getenv func(string) string) (*gate, error) {
 	if g.plan, err = o.plan(); err != nil {
 		return nil, err
 	}
+	if g.stages, err = o.stages(); err != nil {
+		return nil, err
+	}
 	if g.fills, err = parseFills(o.Fills); err != nil {
 		return nil, err
 	}
