@@ -409,6 +409,12 @@ func (r *BlockResult) absorb(b BlockResult) {
 func (s *scheduler) schedule(perCall []time.Duration) (perRound int64, looks []int) {
 	p := s.plan
 	if !p.Sequential() {
+		if p.Rate > 0 && p.Measure.Duration > 0 {
+			// An open loop's time is its schedule: each target's share of
+			// the duration, at the rate.
+			share := p.Measure.Duration / time.Duration(p.Rounds*len(perCall))
+			return max(1, int64(share.Seconds()*p.Rate)), []int{p.Rounds}
+		}
 		return requestsPerRound(p, perCall), []int{p.Rounds}
 	}
 	var sum time.Duration

@@ -393,3 +393,22 @@ func TestRoundSplitsIntoAlternatingSubBlocks(t *testing.T) {
 		t.Errorf("positions %d %d, want 0 1", m.Targets[0].Rounds[0].Position, m.Targets[0].Rounds[1].Position)
 	}
 }
+
+func TestOpenLoopDurationSizesRoundsByRate(t *testing.T) {
+	var log []string
+	a := &fakeTarget{name: "A", latency: time.Millisecond, log: &log}
+	b := &fakeTarget{name: "B", latency: time.Millisecond, log: &log}
+	// 4 s over 4 rounds of two targets at 100/s: 50 requests a block,
+	// whatever a call costs.
+	plan := Plan{Warmup: Amount{Requests: 5}, Measure: Amount{Duration: 4 * time.Second}, Rounds: 4, Concurrency: 1, Rate: 100}
+	m, err := Measure(context.Background(), []Target{a, b}, &fakeSource{n: 3, targets: 2}, plan, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.RequestsPerRound != 50 {
+		t.Errorf("requests per round = %d, want 50", m.RequestsPerRound)
+	}
+	if blk := a.blocks[len(a.blocks)-1]; blk.Rate != 100 {
+		t.Errorf("measured block rate = %v, want 100", blk.Rate)
+	}
+}
