@@ -612,29 +612,13 @@ func throughputRatio(s *sides, opts Options) estimate {
 		return throughputRatioUnpaired(s, opts)
 	}
 	pb, pc := pairs(s.baseRounds, s.subjRounds, func(r roundData) bool { return r.elapsed > 0 })
-	rate := func(rs []roundData, r []int, w []int64) float64 {
-		var req, ns int64
-		for i, k := range r {
-			req += w[i] * rs[k].requests
-			ns += w[i] * rs[k].elapsed
-		}
-		return float64(req) / float64(ns) * 1e9
-	}
 	if len(pb) == 0 {
 		// Rounds without busy time (a document from before rounds recorded
 		// it): the whole-run figures, and no interval.
-		p, c := s.base.Throughput.InferencesPerS, s.subj.Throughput.InferencesPerS
-		if !(p > 0) || !isFinite(p) {
-			return estimate{production: p, candidate: c, unavailable: "production throughput is 0; cannot compare throughput"}
-		}
-		est := pointRatio(p, c)
-		if est.unavailable == "" {
-			est.tooFew = tooFew("rounds that record their busy time", 0)
-		}
-		return est
+		return wholeRunThroughput(s)
 	}
 	all, once := allOnce(len(pb))
-	p, c := rate(pb, all, once), rate(pc, all, once)
+	p, c := weightedRate(pb, all, once), weightedRate(pc, all, once)
 	if !(p > 0) {
 		return estimate{production: p, candidate: c, unavailable: "production throughput is 0; cannot compare throughput"}
 	}
@@ -650,7 +634,7 @@ func throughputRatio(s *sides, opts Options) estimate {
 		return est
 	}
 	est.reps = bootstrap(len(pb), opts.Resamples, opts.Seed, func(r []int, w []int64) float64 {
-		return rate(pc, r, w) / rate(pb, r, w)
+		return weightedRate(pc, r, w) / weightedRate(pb, r, w)
 	})
 	est.method = fmt.Sprintf("paired block bootstrap over %d rounds, %d resamples", len(pb), opts.Resamples)
 	return est
@@ -902,4 +886,29 @@ func finite(v float64) float64 {
 		return v
 	}
 	return 0
+}
+
+// weightedRate is the throughput (per second) of the rounds r of rs, each
+// counted w times.
+func weightedRate(rs []roundData, r []int, w []int64) float64 {
+	var req, ns int64
+	for i, k := range r {
+		req += w[i] * rs[k].requests
+		ns += w[i] * rs[k].elapsed
+	}
+	return float64(req) / float64(ns) * 1e9
+}
+
+// wholeRunThroughput compares the whole-run throughputs, without an
+// interval, for rounds that do not record their busy time.
+func wholeRunThroughput(s *sides) estimate {
+	p, c := s.base.Throughput.InferencesPerS, s.subj.Throughput.InferencesPerS
+	if !(p > 0) || !isFinite(p) {
+		return estimate{production: p, candidate: c, unavailable: "production throughput is 0; cannot compare throughput"}
+	}
+	est := pointRatio(p, c)
+	if est.unavailable == "" {
+		est.tooFew = tooFew("rounds that record their busy time", 0)
+	}
+	return est
 }

@@ -106,27 +106,11 @@ func throughputRatioUnpaired(s *sides, opts Options) estimate {
 	}
 	pb, pc := busy(s.baseRounds), busy(s.subjRounds)
 	if len(pb) == 0 || len(pc) == 0 {
-		p, c := s.base.Throughput.InferencesPerS, s.subj.Throughput.InferencesPerS
-		if !(p > 0) || !isFinite(p) {
-			return estimate{production: p, candidate: c, unavailable: "production throughput is 0; cannot compare throughput"}
-		}
-		est := pointRatio(p, c)
-		if est.unavailable == "" {
-			est.tooFew = tooFew("rounds that record their busy time", 0)
-		}
-		return est
-	}
-	rate := func(rs []roundData, r []int, w []int64) float64 {
-		var req, ns int64
-		for i, k := range r {
-			req += w[i] * rs[k].requests
-			ns += w[i] * rs[k].elapsed
-		}
-		return float64(req) / float64(ns) * 1e9
+		return wholeRunThroughput(s)
 	}
 	ab, wb := allOnce(len(pb))
 	ac, wc := allOnce(len(pc))
-	p, c := rate(pb, ab, wb), rate(pc, ac, wc)
+	p, c := weightedRate(pb, ab, wb), weightedRate(pc, ac, wc)
 	if !(p > 0) {
 		return estimate{production: p, candidate: c, unavailable: "production throughput is 0; cannot compare throughput"}
 	}
@@ -146,7 +130,7 @@ func throughputRatioUnpaired(s *sides, opts Options) estimate {
 		return est
 	}
 	est.reps = bootstrap2(len(pb), len(pc), opts.Resamples, opts.Seed, func(r1 []int, w1 []int64, r2 []int, w2 []int64) float64 {
-		return rate(pc, r2, w2) / rate(pb, r1, w1)
+		return weightedRate(pc, r2, w2) / weightedRate(pb, r1, w1)
 	})
 	est.method = fmt.Sprintf("two-sample block bootstrap over %d production and %d candidate rounds, %d resamples",
 		len(pb), len(pc), opts.Resamples)
