@@ -191,6 +191,7 @@ func (t *onnxTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
 			Concurrency: blk.Concurrency,
 			Record:      blk.Record,
 			ResetPeak:   blk.ResetPeak,
+			SizeBuckets: blk.SizeBuckets,
 		}}); err != nil {
 			return err
 		}
@@ -222,6 +223,9 @@ func (t *onnxTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
 			return BlockResult{}, errkind.Run(fmt.Errorf("%s: %w", t.info.Name, err))
 		}
 		res.Histogram = h
+	}
+	if res.SizeBuckets, err = decodeSizeBuckets(reply.SizeBuckets); err != nil {
+		return BlockResult{}, errkind.Run(fmt.Errorf("%s: %w", t.info.Name, err))
 	}
 	return res, nil
 }

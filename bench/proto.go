@@ -47,11 +47,14 @@ type blockRequest struct {
 	Concurrency int
 	Record      bool
 	ResetPeak   bool
+	SizeBuckets int
 }
 
 type wireBatch struct {
 	Rows    int
 	Tensors []wireTensor
+	Size    float64
+	Bucket  int
 }
 
 // wireTensor carries a tensor's elements as raw bytes: gob copies a []byte
@@ -72,7 +75,14 @@ type blockReply struct {
 	FirstError   string
 	ElapsedNS    int64
 	PeakRSSBytes int64
+	SizeBuckets  []wireSizeBucket
 	Err          *wireError
+}
+
+type wireSizeBucket struct {
+	Histogram string // encoded; empty when the bucket saw no success
+	Errors    int64
+	SizeSum   float64
 }
 
 // wireError is an error that crossed the pipe, with whose fault it was.
@@ -123,7 +133,7 @@ func sliceBytes[T any](s []T) []byte {
 }
 
 func toWireBatch(b BlockBatch) (wireBatch, error) {
-	out := wireBatch{Rows: b.Rows, Tensors: make([]wireTensor, len(b.Tensors))}
+	out := wireBatch{Rows: b.Rows, Tensors: make([]wireTensor, len(b.Tensors)), Size: b.Size, Bucket: b.Bucket}
 	for j, t := range b.Tensors {
 		wt, err := toWireTensor(t)
 		if err != nil {

@@ -187,8 +187,10 @@ type callBuf struct {
 }
 
 type preparedBatch struct {
-	rows int64
-	req  any
+	rows   int64
+	size   float64
+	bucket int
+	req    any
 }
 
 // remoteTarget runs blocks against an endpoint from this process; latency
@@ -199,8 +201,10 @@ type remoteTarget struct {
 	timeout time.Duration
 	secrets []string
 	batches []preparedBatch
-	// open is the histogram of a round being recorded across blocks.
-	open *result.Histogram
+	// open is the histogram of a round being recorded across blocks, and
+	// openSizes the same by input size.
+	open      *result.Histogram
+	openSizes *sizeRec
 	// callers are kept between blocks so their buffers are reused.
 	callers []*caller
 	rng     *rand.Rand
@@ -231,6 +235,9 @@ func (t *remoteTarget) Close() error {
 type caller struct {
 	buf callBuf
 	lat []int64 // latencies of successful calls, when recording
+	// at are the batches of those calls, for the breakdown by input size;
+	// failed are the batches of failed calls.
+	at, failed []int32
 
 	ok, rows, errs, late int64
 	kinds                map[string]int64
@@ -246,8 +253,8 @@ type caller struct {
 
 func (c *caller) reset() {
 	buf := c.buf
-	lat := c.lat[:0]
-	*c = caller{buf: buf, lat: lat}
+	lat, at, failed := c.lat[:0], c.at[:0], c.failed[:0]
+	*c = caller{buf: buf, lat: lat, at: at, failed: failed}
 }
 
 func (t *remoteTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
@@ -258,7 +265,7 @@ func (t *remoteTarget) Run(ctx context.Context, blk Block) (BlockResult, error) 
 			if err != nil {
 				return BlockResult{}, errkind.Input(errors.New(redactWith(t.secrets, err.Error())))
 			}
-			prepared[i] = preparedBatch{rows: int64(b.Rows), req: req}
+			prepared[i] = preparedBatch{rows: int64(b.Rows), size: b.Size, bucket: b.Bucket, req: req}
 		}
 		t.batches = prepared
 	}
@@ -320,7 +327,8 @@ func (t *remoteTarget) closedLoop(ctx context.Context, blk Block, callers []*cal
 // closed loop): latency runs from it, not from when a caller got free, so
 // time spent queued behind a stalled server counts.
 func (t *remoteTarget) do(ctx context.Context, c *caller, blk Block, i int64, intended time.Time, queued bool) {
-	b := &t.batches[(blk.Offset+i)%int64(len(t.batches))]
+	bi := (blk.Offset + i) % int64(len(t.batches))
+	b := &t.batches[bi]
 	cctx, cancel := context.WithTimeout(ctx, t.timeout)
 	t0 := time.Now()
 	err := t.client.call(cctx, b.req, &c.buf)
@@ -342,6 +350,9 @@ func (t *remoteTarget) do(ctx context.Context, c *caller, blk Block, i int64, in
 		}
 		kind := classifyTransport(err)
 		c.errs++
+		if blk.Record {
+			c.failed = append(c.failed, int32(bi))
+		}
 		if c.kinds == nil {
 			c.kinds = map[string]int64{}
 		}
@@ -365,6 +376,7 @@ func (t *remoteTarget) do(ctx context.Context, c *caller, blk Block, i int64, in
 				from = intended
 			}
 			c.lat = append(c.lat, int64(t1.Sub(from)))
+			c.at = append(c.at, int32(bi))
 		}
 	}
 	c.answered = true
@@ -410,14 +422,27 @@ func (t *remoteTarget) collect(blk Block, callers []*caller) (BlockResult, error
 		if t.open == nil {
 			t.open = result.NewHistogram()
 		}
+		if blk.SizeBuckets > 0 && t.openSizes == nil {
+			t.openSizes = newSizeRec(blk.SizeBuckets)
+		}
 		for _, c := range callers {
-			for _, ns := range c.lat {
+			for j, ns := range c.lat {
 				t.open.RecordNS(ns)
+				if t.openSizes != nil {
+					b := &t.batches[c.at[j]]
+					t.openSizes.ok(b.bucket, b.size, ns)
+				}
+			}
+			if t.openSizes != nil {
+				for _, bi := range c.failed {
+					t.openSizes.fail(t.batches[bi].bucket)
+				}
 			}
 		}
 		if !blk.Accumulate {
 			res.Histogram = t.open
-			t.open = nil
+			res.SizeBuckets = t.openSizes.results()
+			t.open, t.openSizes = nil, nil
 		}
 	}
 

@@ -30,6 +30,10 @@ type Measurement struct {
 	RequestsPerRound int64
 	// Interrupted is set when the context was cancelled mid-run.
 	Interrupted bool
+	// Sizes is what a scan of the test set found of its input sizes, and
+	// the buckets the rounds break latency down by; nil when the source
+	// reports no sizes.
+	Sizes *SizeScan
 }
 
 // TargetMeasurement is one target's share of a measurement.
@@ -93,6 +97,13 @@ func Measure(ctx context.Context, targets []Target, src BatchSource, plan Plan, 
 	for i, t := range targets {
 		s.m.Targets[i].Info = t.Info()
 	}
+	// The size buckets are fixed before anything runs, from the test set
+	// itself, so every target and every round uses the same edges.
+	scan, err := scanSizes(ctx, src)
+	if err != nil {
+		return s.result(err)
+	}
+	s.m.Sizes = scan
 	perCall, err := s.warmup()
 	if err != nil || s.m.Interrupted {
 		return s.result(err)
@@ -184,7 +195,7 @@ func (s *scheduler) warmup() ([]time.Duration, error) {
 	}
 	for i := range s.targets {
 		s.hooks.Logf("warmup %s (%s)", s.m.Targets[i].Info.Name, warm)
-		res, err := s.run(i, Block{Batches: pick(batches, i), Requests: warm.Requests, Duration: warm.Duration})
+		res, err := s.run(i, Block{Batches: pickSized(batches, i, s.m.Sizes), Requests: warm.Requests, Duration: warm.Duration})
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +224,7 @@ func (s *scheduler) autoWarmup() ([]time.Duration, error) {
 			if perCall[i] > 0 {
 				reqs = max(1, int64(autoWarmBlock/perCall[i]))
 			}
-			res, err := s.run(i, Block{Batches: pick(batches, i), Requests: reqs, Record: true})
+			res, err := s.run(i, Block{Batches: pickSized(batches, i, s.m.Sizes), Requests: reqs, Record: true})
 			if err != nil {
 				return nil, err
 			}
@@ -364,8 +375,11 @@ func (s *scheduler) round(round int, batches []*loader.Batch, perRound, perSub i
 				Rate:       s.plan.Rate,
 				Arrival:    s.plan.Arrival,
 			}
+			if s.m.Sizes != nil {
+				blk.SizeBuckets = len(s.m.Sizes.Buckets)
+			}
 			if off == 0 {
-				blk.Batches = pick(batches, i)
+				blk.Batches = pickSized(batches, i, s.m.Sizes)
 			}
 			res, err := s.run(i, blk)
 			if err != nil {
@@ -402,6 +416,7 @@ func (r *BlockResult) absorb(b BlockResult) {
 	}
 	if b.Histogram != nil {
 		r.Histogram = b.Histogram
+		r.SizeBuckets = b.SizeBuckets
 	}
 }
 
@@ -506,6 +521,9 @@ func (tm *TargetMeasurement) add(round, pos int, res BlockResult) error {
 		return err
 	}
 	r.Histogram = enc
+	if r.SizeBuckets, err = sizeRounds(res.SizeBuckets); err != nil {
+		return err
+	}
 	tm.Rounds = append(tm.Rounds, r)
 	tm.Requests += res.Requests
 	tm.Rows += res.Rows

@@ -66,12 +66,31 @@ type Block struct {
 	// ResetPeak resets the peak-memory mark before the block, so the peak
 	// covers the measured pass only.
 	ResetPeak bool
+	// SizeBuckets, when positive and Record is set, asks for the latencies
+	// broken down by BlockBatch.Bucket as well, into that many buckets.
+	SizeBuckets int
 }
 
 // BlockBatch is one batch's inputs for one target.
 type BlockBatch struct {
 	Rows    int
 	Tensors []loader.Tensor
+	// Size is the batch's input size for this target, in the unit of the
+	// run's SizeScan.Measure (from loader.Batch.Sizes[target]).
+	Size float64
+	// Bucket is the input-size bucket of the batch. The scheduler assigns
+	// it, from edges shared by all targets, so that the same batch lands in
+	// the same bucket on every target.
+	Bucket int
+}
+
+// SizeResult is one block's calls in one input-size bucket.
+type SizeResult struct {
+	// Histogram holds the latencies of successful calls; nil when none.
+	Histogram *result.Histogram
+	Errors    int64
+	// SizeSum is the sum of the sizes of successful calls.
+	SizeSum float64
 }
 
 // BlockResult is what a target measured in one block.
@@ -93,6 +112,10 @@ type BlockResult struct {
 	// Late counts open-loop calls that started later than scheduled (all
 	// callers were busy).
 	Late int64
+	// SizeBuckets has Block.SizeBuckets entries when the block returned a
+	// histogram and size buckets were asked for; like Histogram it covers
+	// the accumulating blocks before it.
+	SizeBuckets []SizeResult
 }
 
 // Arrival is the schedule of an open loop.

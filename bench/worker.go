@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,8 +62,9 @@ type worker struct {
 	// batches are the last block's inputs, kept for blocks that reuse them.
 	batches []ortBatch
 	// open are the histograms of a round being recorded across blocks, one
-	// per caller.
-	open []*result.Histogram
+	// per caller, and openSizes the same broken down by input size.
+	open      []*result.Histogram
+	openSizes []*sizeRec
 }
 
 func (w *worker) close() {
@@ -122,6 +124,9 @@ func (w *worker) load(req *loadRequest) (reply loadReply) {
 	}
 	defer opts.Destroy()
 
+	// Return the Go heap's free pages first, so the runtime's scavenger
+	// cannot shrink RSS between the two readings and hide the model.
+	debug.FreeOSMemory()
 	before := procStatusBytes("VmRSS")
 	s, err := ort.NewDynamicAdvancedSession(req.ModelPath, inNames, outNames, opts)
 	if err != nil {
@@ -221,6 +226,8 @@ func toORTType(d loader.DType) (ort.TensorElementDataType, bool) {
 // ortBatch is a batch turned into runtime values, made before timing.
 type ortBatch struct {
 	rows   int64
+	size   float64
+	bucket int
 	values []ort.Value
 }
 
@@ -233,7 +240,7 @@ func (b *ortBatch) destroy() {
 }
 
 func newORTBatch(wb wireBatch) (ortBatch, error) {
-	b := ortBatch{rows: int64(wb.Rows)}
+	b := ortBatch{rows: int64(wb.Rows), size: wb.Size, bucket: wb.Bucket}
 	for _, t := range wb.Tensors {
 		v, err := newORTValue(t)
 		if err != nil {
@@ -332,6 +339,11 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 		for len(w.open) < conc {
 			w.open = append(w.open, result.NewHistogram())
 		}
+		if req.SizeBuckets > 0 {
+			for len(w.openSizes) < conc {
+				w.openSizes = append(w.openSizes, newSizeRec(req.SizeBuckets))
+			}
+		}
 	}
 	loops := make([]*callLoop, conc)
 	var next atomic.Int64
@@ -345,6 +357,9 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 		l := &callLoop{w: w, batches: w.batches, offset: req.Offset}
 		if req.Record {
 			l.hist = w.open[i]
+			if i < len(w.openSizes) {
+				l.sizes = w.openSizes[i]
+			}
 		}
 		loops[i] = l
 		wg.Add(1)
@@ -396,6 +411,17 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 			return reply
 		}
 		reply.Histogram = enc
+		if len(w.openSizes) > 0 {
+			sizes := w.openSizes[0]
+			for _, o := range w.openSizes[1:] {
+				sizes.merge(o)
+			}
+			w.openSizes = nil
+			if reply.SizeBuckets, err = encodeSizeBuckets(sizes.results()); err != nil {
+				reply.Err = &wireError{Message: err.Error()}
+				return reply
+			}
+		}
 	}
 	reply.PeakRSSBytes = procStatusBytes("VmHWM")
 	return reply
@@ -417,6 +443,7 @@ type callLoop struct {
 	batches []ortBatch
 	offset  int64 // request i uses batches[(offset+i) % len]
 	hist    *result.Histogram
+	sizes   *sizeRec // nil unless recording by input size
 
 	ok, rows, errs int64
 	firstErr       string
@@ -449,6 +476,7 @@ func (l *callLoop) run(next *atomic.Int64, requests int64, deadline time.Time) {
 		}
 		if err != nil {
 			l.errs++
+			l.sizes.fail(b.bucket)
 			if l.firstErr == "" {
 				l.firstErr = oneLine(err)
 			}
@@ -458,6 +486,7 @@ func (l *callLoop) run(next *atomic.Int64, requests int64, deadline time.Time) {
 		l.rows += b.rows
 		if l.hist != nil {
 			l.hist.RecordNS(int64(t1.Sub(t0)))
+			l.sizes.ok(b.bucket, b.size, int64(t1.Sub(t0)))
 		}
 	}
 }

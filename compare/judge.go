@@ -272,12 +272,13 @@ type roundData struct {
 
 // sides are the targets a judgement reads. base is nil for single runs.
 type sides struct {
+	res                    *result.Result
 	base, subj             *result.Target
 	baseRounds, subjRounds []roundData // buckets decoded only if a latency spec needs them
 }
 
 func newSides(r *result.Result, specs []Spec) (*sides, error) {
-	s := &sides{base: r.Target(result.RoleProduction), subj: r.Target(result.RoleCandidate)}
+	s := &sides{res: r, base: r.Target(result.RoleProduction), subj: r.Target(result.RoleCandidate)}
 	if s.subj == nil {
 		s.subj = r.Target(result.RoleSingle)
 	}
@@ -488,6 +489,11 @@ func measure(s *sides, sp Spec, opts Options) (estimate, error) {
 		return throughputRatio(s, opts), nil
 	case sp.Metric == MetricPeakRSS && sp.Kind.IsRatio():
 		return memoryRatio(s.base, s.subj, opts.MemoryTolerance), nil
+	case sp.Metric == MetricSizeSlope && sp.Kind.IsRatio():
+		// Paired by round index even with opts.Unpaired: the slope is fitted
+		// within each target, so pairing only decides which rounds are drawn
+		// together.
+		return sizeSlopeRatio(s.res, s, opts), nil
 	case sp.Metric == MetricErrorRate && sp.Kind == RateAtMost:
 		return errorRate(s.base, s.subj, sp.Threshold), nil
 	}
@@ -856,6 +862,8 @@ func metricLabel(sp Spec) string {
 		return "peak RSS"
 	case sp.Metric == MetricErrorRate:
 		return "error rate"
+	case sp.Metric == MetricSizeSlope:
+		return "latency-vs-size slope"
 	default:
 		return sp.Metric
 	}
@@ -872,6 +880,8 @@ func formatValue(unit string, v float64) string {
 		return human.Rate(v) + " inferences/s"
 	case UnitRatio:
 		return human.Percent(v)
+	case UnitNSPerSize:
+		return fmtSlope(v)
 	default:
 		return fmt.Sprintf("%g %s", v, unit)
 	}

@@ -35,6 +35,9 @@ type Thresholds struct {
 	// that failed. It is a pointer because 0 is a meaningful threshold
 	// ("no errors at all"): nil means not requested.
 	MaxErrorRate *float64
+	// MaxSizeSlopeIncrease bounds candidate/production slope of latency
+	// against input size (see NameMaxSizeSlopeIncrease).
+	MaxSizeSlopeIncrease float64
 	// MaxP50, MaxP95 and MaxP99 are absolute latency budgets on the
 	// candidate, or on the single model of `infergate bench`.
 	MaxP50, MaxP95, MaxP99 time.Duration
@@ -115,7 +118,7 @@ const (
 // Reporters use it to print a threshold as "≤ 1.15×" or "≤ 50ms".
 func KindOf(name string) (SpecKind, bool) {
 	switch name {
-	case NameMaxLatencyIncrease, NameMaxP99Increase, NameMaxMemoryIncrease:
+	case NameMaxLatencyIncrease, NameMaxP99Increase, NameMaxMemoryIncrease, NameMaxSizeSlopeIncrease:
 		return RatioAtMost, true
 	case NameMinThroughputRatio:
 		return RatioAtLeast, true
@@ -205,6 +208,9 @@ func NewSpecs(t Thresholds, mode Mode) ([]Spec, error) {
 		return nil, err
 	}
 	if err := ratio(NameMaxMemoryIncrease, t.MaxMemoryIncrease, MetricPeakRSS, UnitBytes, 0, RatioAtMost); err != nil {
+		return nil, err
+	}
+	if err := ratio(NameMaxSizeSlopeIncrease, t.MaxSizeSlopeIncrease, MetricSizeSlope, UnitNSPerSize, 0, RatioAtMost); err != nil {
 		return nil, err
 	}
 	if t.MaxErrorRate != nil {

@@ -355,10 +355,10 @@ func TestMarkdownContent(t *testing.T) {
 		lines   int // mermaid lines
 		has     []string
 	}{
-		"pair_fail": {"## ❌ infergate: FAIL — 1 of 2 checks failed: max-latency-increase", 2, []string{
+		"pair_fail": {"## ❌ infergate: FAIL — 2 of 3 checks failed: max-latency-increase, max-size-slope-increase", 2, []string{
 			"| max-latency-increase | latency\\_p95 | 2.32ms | 2.88ms | 1.24× \\[1.24, 1.28\\] | ≤ 1.15× | ❌ FAIL |",
 			"first line: production (fraud-v1), second line: candidate (fraud-v2)",
-			"| shape mismatch | 0 | 1 |  |", "### Noise floor", "about ±1.5%", "⚠️ the machine has 2 cores"}},
+			"| shape mismatch | 0 | 1 |  |", "### Noise floor", "about ±1.6%", "⚠️ the machine has 2 cores"}},
 		"pair_pass":   {"## ✅ infergate: PASS — 6 of 6 checks passed", 2, []string{"Holm–Bonferroni over 5 checks"}},
 		"bench":       {"## ❌ infergate: FAIL — 1 of 2 checks failed: max-p99", 1, []string{"| check | metric | fraud-v2 [interval] | threshold | outcome |", "in µs, of model (fraud-v2)"}},
 		"interrupted": {"## ⚠️ infergate: INCONCLUSIVE — 1 of 2 checks inconclusive: max-memory-increase; run interrupted", 2, []string{"> INTERRUPTED:", "⚠️ INCONCLUSIVE"}},
@@ -369,7 +369,13 @@ func TestMarkdownContent(t *testing.T) {
 		if lines[0] != want.heading || lines[1] != MarkdownMarker {
 			t.Errorf("%s: first lines %q, %q", name, lines[0], lines[1])
 		}
-		if strings.Count(out, "```mermaid\nxychart-beta\n") != 1 || strings.Count(out, "\n    line [") != want.lines {
+		// A result with input sizes has a second chart: p50 per size bucket,
+		// a line per target.
+		charts, nLines := 1, want.lines
+		if fx[name].InputSizes != nil {
+			charts, nLines = 2, want.lines+len(fx[name].Targets)
+		}
+		if strings.Count(out, "```mermaid\nxychart-beta\n") != charts || strings.Count(out, "\n    line [") != nLines {
 			t.Errorf("%s: want one xychart with %d lines:\n%s", name, want.lines, out)
 		}
 		if !strings.Contains(out, `    x-axis ["p50", "p90", "p95", "p99", "p99.9"]`) {
@@ -633,11 +639,14 @@ func TestHTMLDOM(t *testing.T) {
 		if len(r.Stages) > 1 {
 			want = 3 // and the sweep's curve
 		}
+		if r.InputSizes != nil {
+			want++ // and latency by input size
+		}
 		if n := len(d.all(element("svg"))); n != want {
 			t.Errorf("%s: %d plots, want %d (percentiles, rounds, a sweep's curve)", name, n, want)
 		}
 		body := text(d.root)
-		for _, w := range []string{strings.ToUpper(string(r.Verdict)), "No input-size data in this result", "Latency by percentile",
+		for _, w := range []string{strings.ToUpper(string(r.Verdict)), "Latency by input size", "Latency by percentile",
 			"Latency per round", "configuration", "machine", "AMD EPYC 7B13", "99.9%", "99.99%", "latency (", "percentile"} {
 			if r.Verdict == result.VerdictNone {
 				continue
@@ -945,7 +954,7 @@ func TestHTMLManyRounds(t *testing.T) {
 	if len(p.Series) != 4 || len(p.Series[0].Marks) != 250 {
 		t.Errorf("series %d, marks %d", len(p.Series), len(p.Series[0].Marks))
 	}
-	checkHTML(t, "many rounds", render(t, NewHTML, &r), []string{"max-latency-increase", "max-memory-increase"})
+	checkHTML(t, "many rounds", render(t, NewHTML, &r), []string{"max-latency-increase", "max-memory-increase", "max-size-slope-increase"})
 }
 
 func TestSweepFormats(t *testing.T) {

@@ -49,17 +49,25 @@ type htmlPage struct {
 	Messages       []string   // why checks did not pass
 	Sweep          *htmlSweep // a load sweep's stages; nil without one
 	Plots          []plot
-	Metrics        htmlTable
-	Methods        []string
-	Floor          []string
-	Warnings       []string
-	Meta           []string
-	Config         []htmlSetting
-	Machine        []htmlSetting
-	Tool           string
+	// Sizes is "latency by input size"; nil when the result has none.
+	Sizes    *htmlSizes
+	Metrics  htmlTable
+	Methods  []string
+	Floor    []string
+	Warnings []string
+	Meta     []string
+	Config   []htmlSetting
+	Machine  []htmlSetting
+	Tool     string
 }
 
 // htmlSweep is a load sweep's section: the stages table and the curve.
+type htmlSizes struct {
+	Table htmlTable
+	Notes []string
+	Plot  plot
+}
+
 type htmlSweep struct {
 	Note  string
 	Table htmlTable
@@ -198,6 +206,23 @@ func renderHTML(b *bytes.Buffer, r *result.Result) error {
 			}
 		}
 		page.Plots = []plot{pp, rp}
+	}
+	if !v.sizes.empty() {
+		sz := &htmlSizes{Table: htmlTable{Header: headerCells(v.sizes.table)}, Notes: v.sizes.notes}
+		g := htmlGroup{}
+		for _, row := range v.sizes.table.rows {
+			hr := htmlRow{}
+			for j, c := range row {
+				hr.Cells = append(hr.Cells, htmlCell{Text: c, Numeric: v.sizes.table.numeric[j]})
+			}
+			g.Rows = append(g.Rows, hr)
+		}
+		sz.Table.Groups = []htmlGroup{g}
+		sz.Plot = sizePlot(v.sizes, v.cols)
+		for i := range sz.Plot.Legend {
+			sz.Plot.Legend[i].Label = shorten(sz.Plot.Legend[i].Label, 28)
+		}
+		page.Sizes = sz
 	}
 
 	for _, s := range configSettings(r) {

@@ -78,6 +78,7 @@ func renderMarkdown(b *bytes.Buffer, r *result.Result) error {
 		mdChecks(v),
 		mdSweep(r, v),
 		mdChart(v),
+		mdSizes(v),
 	}
 	for _, g := range []string{groupLatency, groupThroughput, groupMemory, groupErrors} {
 		sections = append(sections, mdGroup(v, g))
@@ -558,4 +559,79 @@ func mdText(s string) string {
 		s = string([]rune(s)[:markdownMaxText]) + "…"
 	}
 	return mdEscaper.Replace(s)
+}
+
+// mdSizes is "latency by input size": the table, the slopes, and a
+// Mermaid chart of p50 per bucket per target.
+func mdSizes(v view) *mdSection {
+	sz := v.sizes
+	if sz.empty() {
+		return &mdSection{}
+	}
+	s := &mdSection{head: []string{"### Latency by input size", ""}}
+	s.head = append(s.head, mdTable(sz.table)...)
+	s.head = append(s.head, "")
+	for _, n := range sz.notes {
+		s.head = append(s.head, "- "+mdText(n))
+	}
+	var top float64
+	for _, p := range sz.profiles {
+		for _, r := range p.Rows {
+			top = max(top, r.P50)
+		}
+	}
+	if top <= 0 {
+		return s
+	}
+	unit, scale := "ms", 1e6
+	if top < 1e6 {
+		unit, scale = "µs", 1e3
+	}
+	var names, labels []string
+	for i, t := range v.cols {
+		names = append(names, fmt.Sprintf("line %d: %s (%s)", i+1, t.Role, mdText(nameOf(t))))
+	}
+	for _, b := range sz.buckets {
+		labels = append(labels, strconv.Quote(b.Label))
+	}
+	s.head = append(s.head, "",
+		"p50 latency per "+sz.measure+" bucket, in "+unit+"; "+strings.Join(names, ", ")+". A bucket without samples is drawn at 0.",
+		"",
+		"```mermaid",
+		"xychart-beta",
+		`    title "p50 latency by `+sz.measure+` (`+unit+`)"`,
+		"    x-axis ["+strings.Join(labels, ", ")+"]",
+		`    y-axis "p50 (`+unit+`)" 0 --> `+axisNumber(niceCeil(top*1.1/scale)),
+	)
+	for _, p := range sz.profiles {
+		nums := make([]string, len(p.Rows))
+		for k, r := range p.Rows {
+			nums[k] = chartNumber(r.P50 / scale)
+		}
+		s.head = append(s.head, "    line ["+strings.Join(nums, ", ")+"]")
+	}
+	s.head = append(s.head, "```")
+	return s
+}
+
+// mdTable renders a table whole, numeric columns right-aligned.
+func mdTable(t table) []string {
+	head := make([]string, len(t.header))
+	align := make([]string, len(t.header))
+	for i, h := range t.header {
+		head[i] = mdText(h)
+		align[i] = "---"
+		if t.numeric[i] {
+			align[i] = "---:"
+		}
+	}
+	out := []string{"| " + strings.Join(head, " | ") + " |", "| " + strings.Join(align, " | ") + " |"}
+	for _, row := range t.rows {
+		cells := make([]string, len(row))
+		for i, c := range row {
+			cells[i] = mdText(c)
+		}
+		out = append(out, "| "+strings.Join(cells, " | ")+" |")
+	}
+	return out
 }

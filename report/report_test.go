@@ -68,7 +68,14 @@ type side struct {
 	// own is the target's own per-round factor on top of the machine's
 	// drift, which both targets share; nil means none.
 	own []float64
+	// perToken, when set, records the round by input size too: the
+	// samples split over fixtureLens, costing perToken more per token.
+	perToken time.Duration
 }
+
+// fixtureLens are the sequence lengths of the size buckets of fixtures
+// whose sides set perToken.
+var fixtureLens = []float64{8, 16, 32}
 
 // machine is the slowdown a shared machine imposed on each round, the
 // same for both targets: what the paired bootstrap cancels.
@@ -107,6 +114,22 @@ func (s side) build(t *testing.T) result.Target {
 			t.Fatal(err)
 		}
 		all.Merge(h)
+		var sizes []result.SizeBucket
+		if s.perToken > 0 {
+			for k, n := range fixtureLens {
+				hb := result.NewHistogram()
+				per := s.samples / len(fixtureLens)
+				for j := range per {
+					f := 0.95 + 0.1*float64(j)/float64(max(per-1, 1))
+					hb.Record(time.Duration((float64(s.latency)/2 + float64(s.perToken)*n) * f * drift))
+				}
+				enc, err := hb.Encode()
+				if err != nil {
+					t.Fatal(err)
+				}
+				sizes = append(sizes, result.SizeBucket{Index: k, Histogram: enc, Count: hb.Count(), SizeSum: n * float64(hb.Count())})
+			}
+		}
 		// Busy time that gives the side's throughput on average, slowed
 		// down in each round like its latency.
 		var elapsed int64
@@ -116,7 +139,7 @@ func (s side) build(t *testing.T) result.Target {
 		busy += elapsed
 		tg.Rounds = append(tg.Rounds, result.Round{
 			Index: i, Position: i % 2, Requests: int64(s.samples), Rows: 32 * int64(s.samples),
-			ElapsedNS: elapsed, Histogram: enc, PeakRSSBytes: s.peakRSS,
+			ElapsedNS: elapsed, Histogram: enc, PeakRSSBytes: s.peakRSS, SizeBuckets: sizes,
 		})
 	}
 	tg.Latency = all.Summary()
@@ -160,6 +183,12 @@ func newResult(t *testing.T, th compare.Thresholds, mode compare.Mode, sides ...
 	}
 	for _, s := range sides {
 		r.Targets = append(r.Targets, s.build(t))
+		if s.perToken > 0 && r.InputSizes == nil {
+			r.InputSizes = &result.InputSizes{Measure: "seq_len"}
+			for _, n := range fixtureLens {
+				r.InputSizes.Buckets = append(r.InputSizes.Buckets, result.SizeBucketDef{Lo: n, Hi: n, Label: fmt.Sprintf("len %g", n)})
+			}
+		}
 	}
 	specs, err := compare.NewSpecs(th, mode)
 	if err != nil {
@@ -177,8 +206,13 @@ func fixtures(t *testing.T) map[string]*result.Result {
 	slow.throughput = 401.9
 	slow.errors = map[string]int64{"timeout": 3, "shape mismatch": 1}
 	slow.samples = 249 // 4 rounds: 996 + 4 errors = 1,000 requests
+	// Latency by input size: the candidate's cost grows 1.5 times as fast
+	// with the sequence length.
+	slow.perToken = 60 * time.Microsecond
+	sizedProd := prodSide
+	sizedProd.perToken = 40 * time.Microsecond
 
-	fail := newResult(t, compare.Thresholds{MaxLatencyIncrease: 1.15, MaxMemoryIncrease: 1.2}, compare.ModePair, prodSide, slow)
+	fail := newResult(t, compare.Thresholds{MaxLatencyIncrease: 1.15, MaxMemoryIncrease: 1.2, MaxSizeSlopeIncrease: 1.2}, compare.ModePair, sizedProd, slow)
 	fail.Warnings = []string{"the machine has 2 cores busy with other processes; latency may be noisy"}
 
 	pass := newResult(t, compare.Thresholds{
@@ -258,7 +292,7 @@ func TestTableContent(t *testing.T) {
 	// Spot checks that hold whatever the layout: the goldens pin the rest.
 	fx := fixtures(t)
 	for name, want := range map[string][]string{
-		"pair_fail":   {"verdict: FAIL (1 of 2 checks failed: max-latency-increase)", "max-latency-increase: p95 1.24× production", "1.24× [1.24, 1.28]", "    method: paired block bootstrap over 4 rounds", "warning: the machine", "errors: shape mismatch"},
+		"pair_fail":   {"verdict: FAIL (2 of 3 checks failed: max-latency-increase, max-size-slope-increase)", "latency by input size (sequence length)", "len 32", "max-latency-increase: p95 1.24× production", "1.24× [1.24, 1.28]", "    method: paired block bootstrap over 4 rounds", "warning: the machine", "errors: shape mismatch"},
 		"pair_pass":   {"verdict: PASS (6 of 6 checks passed)", "≥ 0.95×", "≤ 5ms", "≤ 1.00%"},
 		"bench":       {"infergate bench: fraud-v2", "21.7µs", "family-wise error controlled with Holm–Bonferroni over 2 checks", "verdict: FAIL (1 of 2 checks failed: max-p99)", "≤ 25µs"},
 		"interrupted": {"INTERRUPTED:", "; run interrupted)", "INCONCLUSIVE", "not measured"},

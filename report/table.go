@@ -55,6 +55,15 @@ func renderText(b *bytes.Buffer, v view) error {
 			return err
 		}
 	}
+	if !v.sizes.empty() {
+		b.WriteString("\nlatency by input size (" + v.sizes.measure + ")\n")
+		if err := renderTable(b, v.sizes.table); err != nil {
+			return err
+		}
+		for _, n := range v.sizes.notes {
+			b.WriteString("  " + n + "\n")
+		}
+	}
 	if len(v.stages.header) > 0 {
 		b.WriteString("\nstages\n")
 		if err := renderTable(b, v.stages); err != nil {

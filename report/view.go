@@ -29,9 +29,11 @@ type view struct {
 	stages table
 	// shownStage names the stage the metrics and checks are of, in a sweep.
 	shownStage string
-	notes      []string // checkNotes, then floorNotes
-	warnings   []string // the document's warnings, and resolution warnings it lacks
-	verdict    string   // the final line
+	// sizes is "latency by input size"; nil when the result has no sizes.
+	sizes    *sizeSection
+	notes    []string // checkNotes, then floorNotes
+	warnings []string // the document's warnings, and resolution warnings it lacks
+	verdict  string   // the final line
 
 	// The pieces the richer formats (Markdown, HTML) lay out separately.
 	pair           bool
@@ -98,6 +100,11 @@ func collect(r *result.Result) view {
 		v.metrics = metricsTable(cols, pair)
 	}
 	v.pair, v.cols = pair, cols
+	if sz, err := collectSizes(r, cols, pair); err != nil {
+		v.notices = append(v.notices, "The input-size breakdown cannot be read: "+err.Error())
+	} else {
+		v.sizes = sz
+	}
 	v.stages = stagesTable(r.Stages, cols, pair)
 	if i := result.MirroredStage(r.Stages); i >= 0 && sweeping(r) {
 		v.shownStage = r.Stages[i].Name
@@ -693,6 +700,8 @@ func checkValue(unit string, v float64) string {
 	switch unit {
 	case compare.UnitNS:
 		return human.Duration(time.Duration(v))
+	case compare.UnitNSPerSize:
+		return strings.TrimSuffix(compare.FormatSlope(v), " per unit of size") + "/size"
 	case compare.UnitBytes:
 		return human.Bytes(int64(v))
 	case compare.UnitInferencesS:

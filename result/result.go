@@ -85,6 +85,72 @@ type Result struct {
 	// Stages are a load sweep's stages in the order they ran; empty for a
 	// run without a sweep.
 	Stages []Stage `json:"stages,omitempty"`
+	// InputSizes defines the input-size buckets that rounds break latency
+	// down by (Round.SizeBuckets); nil in documents from before sizes were
+	// recorded.
+	InputSizes *InputSizes `json:"input_sizes,omitempty"`
+	// TestSet fingerprints the test set, so that compare can tell when two
+	// saved results were measured on different data.
+	TestSet *TestSet `json:"test_set,omitempty"`
+}
+
+// InputSizes says how a request's input size was measured and how sizes
+// were bucketed. The buckets are the same for every target of the run:
+// the scheduler assigns each batch its bucket before any target sees it.
+type InputSizes struct {
+	// Measure is "seq_len" (the padded length of the variable-length
+	// inputs: what attention and per-token work scale with) when the
+	// batches have variable-length inputs, else "elements" (all elements
+	// bound from the dataset).
+	Measure string `json:"measure"`
+	// Buckets are in increasing order of size; a round's SizeBucket.Index
+	// points into it.
+	Buckets []SizeBucketDef `json:"buckets"`
+}
+
+// SizeBucketDef is one bucket: the sizes seen in it, Lo to Hi inclusive.
+type SizeBucketDef struct {
+	Lo    float64 `json:"lo"`
+	Hi    float64 `json:"hi"`
+	Label string  `json:"label"`
+}
+
+// TestSet identifies the test set a run measured.
+type TestSet struct {
+	Rows int64 `json:"rows"`
+	// SHA256 is the hex SHA-256 of the Parquet file's bytes: cheap (one
+	// sequential read) and exact, though a re-encoding of the same rows
+	// hashes differently.
+	SHA256 string `json:"sha256,omitempty"`
+	// SizeP10, SizeP50 and SizeP90 are quantiles of the batches' input
+	// sizes (InputSizes.Measure) over the batches the size scan read.
+	SizeP10 float64 `json:"size_p10"`
+	SizeP50 float64 `json:"size_p50"`
+	SizeP90 float64 `json:"size_p90"`
+}
+
+// SameAs reports whether two fingerprints name the same test set, and if
+// not, why.
+func (t *TestSet) SameAs(o *TestSet) (bool, string) {
+	switch {
+	case t == nil || o == nil:
+		return true, "" // an old document: nothing to compare
+	case t.SHA256 != "" && o.SHA256 != "" && t.SHA256 != o.SHA256:
+		return false, "the test set files differ (SHA-256 " + short(t.SHA256) + " vs " + short(o.SHA256) + ")"
+	case t.Rows != o.Rows:
+		return false, fmt.Sprintf("the test sets have %d and %d rows", t.Rows, o.Rows)
+	case t.SizeP10 != o.SizeP10 || t.SizeP50 != o.SizeP50 || t.SizeP90 != o.SizeP90:
+		return false, fmt.Sprintf("the input sizes differ (p10/p50/p90 %g/%g/%g vs %g/%g/%g)",
+			t.SizeP10, t.SizeP50, t.SizeP90, o.SizeP10, o.SizeP50, o.SizeP90)
+	}
+	return true, ""
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
 }
 
 // Stage is one stage of a load sweep: a whole measurement (warmup, rounds,
@@ -272,6 +338,22 @@ type Round struct {
 	Histogram string `json:"histogram"`
 	// PeakRSSBytes is the worker's peak resident set up to the round's end.
 	PeakRSSBytes int64 `json:"peak_rss_bytes,omitempty"`
+	// SizeBuckets break the round down by input size (Result.InputSizes),
+	// one entry per bucket that saw a call.
+	SizeBuckets []SizeBucket `json:"size_buckets,omitempty"`
+}
+
+// SizeBucket is one round's calls in one input-size bucket.
+type SizeBucket struct {
+	Index int `json:"index"`
+	// Histogram holds the latencies of the bucket's successful calls.
+	Histogram string `json:"histogram"`
+	Count     int64  `json:"count"`
+	Errors    int64  `json:"errors,omitempty"`
+	// SizeSum is the sum of the successful calls' input sizes, so that
+	// SizeSum/Count is the bucket's mean size for this target (the x of
+	// the latency-vs-size slope).
+	SizeSum float64 `json:"size_sum"`
 }
 
 // Check is one judged threshold.

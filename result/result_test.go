@@ -287,3 +287,23 @@ func TestReadValidatesStageHistograms(t *testing.T) {
 		t.Fatalf("err = %v, want ErrSchema naming the stage", err)
 	}
 }
+
+func TestTestSetSameAs(t *testing.T) {
+	a := &TestSet{Rows: 10, SHA256: "aa", SizeP10: 1, SizeP50: 2, SizeP90: 3}
+	b := *a
+	if same, _ := a.SameAs(&b); !same {
+		t.Error("identical fingerprints differ")
+	}
+	b.SHA256 = "bb"
+	if same, why := a.SameAs(&b); same || why == "" {
+		t.Error("different hashes agree")
+	}
+	c := *a
+	c.SizeP90 = 4
+	if same, _ := a.SameAs(&c); same {
+		t.Error("different size quantiles agree")
+	}
+	if same, _ := a.SameAs(nil); !same {
+		t.Error("an old document without a fingerprint is flagged")
+	}
+}

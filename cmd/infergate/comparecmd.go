@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -154,6 +155,12 @@ func combine(basePath string, base *result.Result, newPath string, cand *result.
 	}
 	res.Config.Command = "compare"
 	res.Config.AA = false
+	res.TestSet = cand.TestSet
+	// The breakdown by input size compares like with like only when both
+	// runs cut the sizes into the same buckets.
+	if base.InputSizes != nil && reflect.DeepEqual(base.InputSizes, cand.InputSizes) {
+		res.InputSizes = cand.InputSizes
+	}
 	res.Warnings = append(res.Warnings, fmt.Sprintf("compared saved results: production %s from %s, candidate %s from %s",
 		bt.Name, filepath.Base(basePath), ct.Name, filepath.Base(newPath)))
 	res.Warnings = append(res.Warnings, differences(filepath.Base(basePath), base, filepath.Base(newPath), cand)...)
@@ -206,6 +213,10 @@ func differences(aName string, a *result.Result, bName string, b *result.Result)
 		return out
 	}
 	var w []string
+	if same, why := a.TestSet.SameAs(b.TestSet); !same {
+		w = append(w, fmt.Sprintf("%s and %s came from different test sets (%s): the comparison may reflect the data, not the models",
+			aName, bName, why))
+	}
 	if d := diff(cfg); len(d) > 0 {
 		w = append(w, fmt.Sprintf("%s and %s were measured differently (%s): the comparison may reflect that, not the models",
 			aName, bName, strings.Join(d, "; ")))

@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -239,6 +242,14 @@ func (ms *measurement) open(ctx context.Context, e *env, logf bench.Logf, res *r
 		}
 	}()
 	res.Config.DatasetRows = ds.NumRows()
+	// The fingerprint hashes the file's bytes: one sequential read, cheap
+	// next to the run, and exact (a re-encoded copy of the same rows hashes
+	// differently, which compare then reports as a different test set).
+	sum, err := fileSHA256(ms.flags.Dataset)
+	if err != nil {
+		return nil, errkind.Input(err)
+	}
+	res.TestSet = &result.TestSet{Rows: ds.NumRows(), SHA256: sum}
 
 	for i, m := range ms.models {
 		logf("loading %s model %s", m.Role, m.where())
@@ -364,6 +375,14 @@ func (ms *measurement) fillTargets(res *result.Result, m *bench.Measurement) err
 		}
 		res.Targets = append(res.Targets, rt)
 	}
+	if sc := m.Sizes; sc != nil {
+		res.InputSizes = &result.InputSizes{Measure: sc.Measure, Buckets: sc.Buckets}
+		if res.TestSet == nil {
+			res.TestSet = &result.TestSet{}
+		}
+		res.TestSet.Rows = res.Config.DatasetRows
+		res.TestSet.SizeP10, res.TestSet.SizeP50, res.TestSet.SizeP90 = sc.Quantile(0.1), sc.Quantile(0.5), sc.Quantile(0.9)
+	}
 	return nil
 }
 
@@ -456,4 +475,17 @@ func selfPeakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

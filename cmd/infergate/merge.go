@@ -285,14 +285,15 @@ func specsFromConfig(res *result.Result) ([]compare.Spec, error) {
 	}
 	o := &runOptions{}
 	fields := map[string]*string{
-		"max-latency-increase": &o.MaxLatencyIncrease,
-		"max-p99-increase":     &o.MaxP99Increase,
-		"min-throughput-ratio": &o.MinThroughputRatio,
-		"max-memory-increase":  &o.MaxMemoryIncrease,
-		"max-error-rate":       &o.MaxErrorRate,
-		"max-p50":              &o.MaxP50,
-		"max-p95":              &o.MaxP95,
-		"max-p99":              &o.MaxP99,
+		"max-latency-increase":    &o.MaxLatencyIncrease,
+		"max-p99-increase":        &o.MaxP99Increase,
+		"min-throughput-ratio":    &o.MinThroughputRatio,
+		"max-memory-increase":     &o.MaxMemoryIncrease,
+		"max-size-slope-increase": &o.MaxSizeSlopeIncrease,
+		"max-error-rate":          &o.MaxErrorRate,
+		"max-p50":                 &o.MaxP50,
+		"max-p95":                 &o.MaxP95,
+		"max-p99":                 &o.MaxP99,
 	}
 	for k, v := range th {
 		dst, ok := fields[k]

@@ -32,6 +32,8 @@ type runOptions struct {
 	MinThroughputRatio string
 	MaxMemoryIncrease  string
 	MaxErrorRate       string
+	// MaxSizeSlopeIncrease bounds candidate/production latency-vs-size slope.
+	MaxSizeSlopeIncrease string
 
 	// AA runs production against itself (--aa, and `calibrate`).
 	AA        bool
@@ -88,6 +90,7 @@ func (o *runOptions) registerChecks(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MaxP99Increase, "max-p99-increase", "", "fail when candidate/production p99 exceeds this `ratio`")
 	fs.StringVar(&o.MinThroughputRatio, "min-throughput-ratio", "", "fail when candidate/production inferences per second fall below this `ratio`, e.g. 0.9")
 	fs.StringVar(&o.MaxMemoryIncrease, "max-memory-increase", "", "fail when candidate/production peak resident memory exceeds this `ratio`")
+	fs.StringVar(&o.MaxSizeSlopeIncrease, "max-size-slope-increase", "", "fail when candidate/production slope of latency against input size (sequence length, else elements) exceeds this `ratio`")
 	fs.StringVar(&o.MaxErrorRate, "max-error-rate", "", "fail when the candidate's failed requests exceed this `fraction` (0.01 or 1%)")
 }
 
@@ -181,6 +184,7 @@ func (o *runOptions) thresholds(given map[string]string) (compare.Thresholds, er
 		{"max-p99-increase", o.MaxP99Increase, &t.MaxP99Increase},
 		{"min-throughput-ratio", o.MinThroughputRatio, &t.MinThroughputRatio},
 		{"max-memory-increase", o.MaxMemoryIncrease, &t.MaxMemoryIncrease},
+		{"max-size-slope-increase", o.MaxSizeSlopeIncrease, &t.MaxSizeSlopeIncrease},
 	}
 	for _, r := range ratios {
 		if r.value == "" {
