@@ -35,7 +35,8 @@ func ns(v float64) string { return human.Duration(time.Duration(v)) }
 
 // collectSizes builds the section; nil when the result has no sizes.
 func collectSizes(r *result.Result, cols []*result.Target, pair bool) (*sizeSection, error) {
-	if r.InputSizes == nil || len(r.InputSizes.Buckets) == 0 || len(cols) == 0 {
+	// One bucket (every batch the same size) has nothing to break down.
+	if r.InputSizes == nil || len(r.InputSizes.Buckets) < 2 || len(cols) == 0 {
 		return nil, nil
 	}
 	profiles, err := compare.SizeProfiles(r, cols)
