@@ -18,6 +18,10 @@ type wireRequest struct {
 	Load  *loadRequest
 	Block *blockRequest
 	Batch *wireBatch
+	// Profile is followed by its batches, like Block (see profile.go).
+	Profile *profileRequest
+	// Outputs is followed by its batches, like Block (see parity.go).
+	Outputs *outputsRequest
 }
 
 type loadRequest struct {

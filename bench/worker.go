@@ -40,13 +40,26 @@ func ServeWorker(requests io.Reader, replies io.Writer) error {
 		var reply any
 		switch {
 		case req.Load != nil:
+			w.loadReq = req.Load
 			reply = w.load(req.Load)
+		case req.Profile != nil:
+			batches, err := readBatches(dec, req.Profile.NumBatches)
+			if err != nil {
+				return err
+			}
+			reply = w.profile(req.Profile, batches)
 		case req.Block != nil:
 			batches, err := readBatches(dec, req.Block.NumBatches)
 			if err != nil {
 				return err
 			}
 			reply = w.runBlock(req.Block, batches)
+		case req.Outputs != nil:
+			batches, err := readBatches(dec, req.Outputs.NumBatches)
+			if err != nil {
+				return err
+			}
+			reply = w.outputs(req.Outputs, batches)
 		default:
 			return errors.New("worker: empty request")
 		}
@@ -65,6 +78,8 @@ type worker struct {
 	// per caller, and openSizes the same broken down by input size.
 	open      []*result.Histogram
 	openSizes []*sizeRec
+	// loadReq is how the model was loaded, for the profiled session.
+	loadReq *loadRequest
 }
 
 func (w *worker) close() {

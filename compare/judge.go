@@ -171,7 +171,10 @@ func JudgeWith(r *result.Result, specs []Spec, opts Options) (Judgement, error) 
 		}
 	}
 	if len(specs) == 0 {
-		j.Verdict = result.VerdictNone
+		// Output parity (r.Parity) is judged whatever the specs: its
+		// checks are exact pass/fail on the sampled rows.
+		j.Checks = append(j.Checks, ParityChecks(r.Parity)...)
+		j.Verdict = Overall(j.Checks)
 		return j, nil
 	}
 
@@ -196,6 +199,7 @@ func JudgeWith(r *result.Result, specs []Spec, opts Options) (Judgement, error) 
 		j.Checks = append(j.Checks, c)
 		j.Decided = j.Decided && c.Outcome != result.OutcomeInconclusive
 	}
+	j.Checks = append(j.Checks, ParityChecks(r.Parity)...)
 	j.Verdict = Overall(j.Checks)
 	j.Warnings = ResolutionWarnings(j.Checks)
 	if opts.Unpaired && hasRatio(specs) {

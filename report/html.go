@@ -51,6 +51,8 @@ type htmlPage struct {
 	Plots          []plot
 	// Sizes is "latency by input size"; nil when the result has none.
 	Sizes    *htmlSizes
+	Profile  *htmlProfile // "where the time went"; nil when not profiled
+	Parity   *htmlParity  // "output parity"; nil without --check-outputs
 	Metrics  htmlTable
 	Methods  []string
 	Floor    []string
@@ -224,6 +226,8 @@ func renderHTML(b *bytes.Buffer, r *result.Result) error {
 		}
 		page.Sizes = sz
 	}
+	page.Profile = newHTMLProfile(v.profile)
+	page.Parity = newHTMLParity(v.parity)
 
 	for _, s := range configSettings(r) {
 		page.Config = append(page.Config, htmlSetting{s.key, s.value})

@@ -79,6 +79,8 @@ func renderMarkdown(b *bytes.Buffer, r *result.Result) error {
 		mdSweep(r, v),
 		mdChart(v),
 		mdSizes(v),
+		mdProfile(v),
+		mdParity(v),
 	}
 	for _, g := range []string{groupLatency, groupThroughput, groupMemory, groupErrors} {
 		sections = append(sections, mdGroup(v, g))

@@ -64,6 +64,12 @@ func renderText(b *bytes.Buffer, v view) error {
 			b.WriteString("  " + n + "\n")
 		}
 	}
+	if err := renderProfileText(b, v.profile); err != nil {
+		return err
+	}
+	if err := renderParityText(b, v.parity); err != nil {
+		return err
+	}
 	if len(v.stages.header) > 0 {
 		b.WriteString("\nstages\n")
 		if err := renderTable(b, v.stages); err != nil {

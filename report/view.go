@@ -29,6 +29,10 @@ type view struct {
 	stages table
 	// shownStage names the stage the metrics and checks are of, in a sweep.
 	shownStage string
+	// profile is "where the time went" (run --profile); nil without one.
+	profile *profileSection
+	// parity is "output parity" (run --check-outputs); nil without one.
+	parity *paritySection
 	// sizes is "latency by input size"; nil when the result has no sizes.
 	sizes    *sizeSection
 	notes    []string // checkNotes, then floorNotes
@@ -105,6 +109,8 @@ func collect(r *result.Result) view {
 	} else {
 		v.sizes = sz
 	}
+	v.profile = collectProfile(r)
+	v.parity = collectParity(r)
 	v.stages = stagesTable(r.Stages, cols, pair)
 	if i := result.MirroredStage(r.Stages); i >= 0 && sweeping(r) {
 		v.shownStage = r.Stages[i].Name
@@ -691,7 +697,7 @@ func formatThreshold(c result.Check, kind compare.SpecKind, known bool, ratio st
 // memory or throughput means not measured.
 func checkValue(unit string, v float64) string {
 	switch unit {
-	case compare.UnitRatio:
+	case compare.UnitRatio, compare.UnitFraction:
 		return human.Percent(v)
 	}
 	if v == 0 {

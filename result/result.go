@@ -92,6 +92,12 @@ type Result struct {
 	// TestSet fingerprints the test set, so that compare can tell when two
 	// saved results were measured on different data.
 	TestSet *TestSet `json:"test_set,omitempty"`
+	// Parity compares the models' outputs (--check-outputs); nil when not
+	// asked for.
+	Parity *Parity `json:"parity,omitempty"`
+	// Profile is the per-operator diff of a profiled pass (run --profile);
+	// nil when the run was not profiled.
+	Profile *ProfileDiff `json:"profile,omitempty"`
 }
 
 // InputSizes says how a request's input size was measured and how sizes
@@ -161,10 +167,12 @@ type Stage struct {
 	// Concurrency is the stage's calls in flight at once (the most in
 	// flight in an open loop); Rate its open-loop requests per second (0:
 	// a closed loop).
-	Concurrency int      `json:"concurrency"`
-	Rate        float64  `json:"rate,omitempty"`
-	Targets     []Target `json:"targets"`
-	Checks      []Check  `json:"checks"`
+	Concurrency int     `json:"concurrency"`
+	Rate        float64 `json:"rate,omitempty"`
+	// BatchSize is the stage's rows per inference call.
+	BatchSize int      `json:"batch_size,omitempty"`
+	Targets   []Target `json:"targets"`
+	Checks    []Check  `json:"checks"`
 	// Verdict is the stage's own: "error" when the run failed in it,
 	// "inconclusive" when a signal cut it short.
 	Verdict          Verdict `json:"verdict"`
@@ -250,10 +258,11 @@ type Config struct {
 	Headers  []string `json:"headers,omitempty"`
 	Rate     float64  `json:"rate,omitempty"`
 	Arrival  string   `json:"arrival,omitempty"`
-	// ConcurrencySweep and RateSweep are a load sweep's values, in the
-	// order its stages ran (see Result.Stages).
+	// ConcurrencySweep, RateSweep and BatchSizeSweep are a sweep's values,
+	// in the order its stages ran (see Result.Stages).
 	ConcurrencySweep []int     `json:"concurrency_sweep,omitempty"`
 	RateSweep        []float64 `json:"rate_sweep,omitempty"`
+	BatchSizeSweep   []int     `json:"batch_size_sweep,omitempty"`
 	// Thresholds are the checks as the user gave them, e.g.
 	// {"max-latency-increase": "1.15"}.
 	Thresholds map[string]string `json:"thresholds,omitempty"`

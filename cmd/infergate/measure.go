@@ -56,6 +56,12 @@ type measurement struct {
 	// stages, when set, make the measurement a load sweep: one whole
 	// measurement per stage (see sweep).
 	stages []stage
+	// parity, when set, compares the models' outputs after the measured
+	// pass (--check-outputs; see parity.go).
+	parity *parityConfig
+	// profile, when set, runs a profiled pass after the measured one
+	// (--profile; see profile.go).
+	profile *profileConfig
 }
 
 // setup finds what the models need: ONNX Runtime for local ones, a
@@ -126,10 +132,20 @@ func (ms *measurement) measureRaw(ctx context.Context, e *env, logf bench.Logf, 
 		return nil, err
 	}
 	defer s.close()
-	if len(ms.stages) > 0 {
-		return ms.sweep(ctx, s, logf, judge, res)
+	// Output names that do not pair up are bad input: say so before
+	// measuring anything.
+	if err := ms.parity.checkNames(s.targets); err != nil {
+		return nil, err
 	}
-	return ms.runStage(ctx, s, logf, judge, res)
+	if len(ms.stages) > 0 {
+		res, err = ms.sweep(ctx, s, logf, judge, res)
+	} else {
+		res, err = ms.runStage(ctx, s, logf, judge, res)
+	}
+	// Parity runs after the measured pass, so it never touches timing.
+	res, err = ms.applyParity(ctx, s, logf, res, err)
+	// So does the profiled pass.
+	return ms.applyProfile(ctx, s, logf, res, err)
 }
 
 // newResult is the document's head: the tool, the machine and the

@@ -37,9 +37,10 @@ type measureFlags struct {
 	// A load sweep: one whole measurement per value (see stage).
 	ConcurrencySweep string
 	RateSweep        string
-	// Set when --concurrency or --rate was given, which a sweep of the
-	// same setting replaces.
-	concurrencySet, rateSet bool
+	BatchSizes       string
+	// Set when --concurrency, --rate or --batch-size was given, which a
+	// sweep of the same setting replaces.
+	concurrencySet, rateSet, batchSizeSet bool
 
 	Confidence     float64
 	OnInconclusive string
@@ -85,6 +86,7 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.Concurrency, "concurrency", 1, "calls in flight at once per model (closed loop): N goroutines calling Run on one session")
 	fs.StringVar(&f.ConcurrencySweep, "concurrency-sweep", "", "load sweep: a whole measurement at each --concurrency of this `list`, e.g. 1,2,4,8,16, each judged with the checks (at most 16 stages)")
 	fs.StringVar(&f.RateSweep, "rate-sweep", "", "load sweep of open-loop rates, endpoints only: a whole measurement at each --rate of this `list` (requests/s), e.g. 50,100,200")
+	fs.StringVar(&f.BatchSizes, "batch-sizes", "", "batch-size sweep: a whole measurement at each --batch-size of this `list`, e.g. 1,8,32, each judged with the checks (at most 16 stages)")
 
 	f.endpointFlags.register(fs)
 	fs.StringVar(&f.Device, "device", "cpu", "execution device (cpu)")
@@ -129,6 +131,7 @@ func (f *measureFlags) afterParse(fs *pflag.FlagSet) {
 	f.shuffle = fs.Changed("shuffle")
 	f.concurrencySet = fs.Changed("concurrency")
 	f.rateSet = fs.Changed("rate")
+	f.batchSizeSet = fs.Changed("batch-size")
 }
 
 // plan validates the measurement flags into a bench.Plan.

@@ -35,6 +35,11 @@ type runOptions struct {
 	// MaxSizeSlopeIncrease bounds candidate/production latency-vs-size slope.
 	MaxSizeSlopeIncrease string
 
+	// Output parity (--check-outputs), run only.
+	parityFlags
+	// Operator profile (--profile), run only.
+	profileFlags
+
 	// AA runs production against itself (--aa, and `calibrate`).
 	AA        bool
 	calibrate bool
@@ -55,6 +60,7 @@ func newRunCmd(e *env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fs := cmd.Flags()
 			o.afterParse(fs)
+			o.parityFlags.afterParseParity(fs)
 			o.bothCandidate = fs.Changed("candidate") && fs.Changed("model-path")
 			o.bothProduction = fs.Changed("production") && fs.Changed("reference-path")
 			return exitWith(runGate(cmd.Context(), e, o))
@@ -73,6 +79,8 @@ func (o *runOptions) registerRun(fs *pflag.FlagSet, withCandidate bool) {
 		fs.StringVar(&o.Candidate, "model-path", "", "same as --candidate")
 		fs.StringArrayVar(&o.CandidateInputMap, "candidate-input-map", nil, "like --input-map, for the candidate only")
 		fs.StringArrayVar(&o.ProductionInputMap, "production-input-map", nil, "like --input-map, for production only")
+		o.parityFlags.registerParity(fs)
+		o.profileFlags.registerProfile(fs)
 	}
 	fs.StringVar(&o.Production, "production", "", "production ONNX model (the reference)")
 	fs.StringVar(&o.Production, "reference-path", "", "same as --production")
@@ -167,6 +175,12 @@ func (o *runOptions) validate(getenv func(string) string) (*gate, error) {
 		{Role: result.RoleCandidate, Path: o.Candidate, URL: o.CandidateURL, InputMap: mergeMaps(shared, candMap)},
 	}
 	g.flags = o.measureFlags
+	if g.parity, err = o.parityFlags.validateParity(o.CandidateURL != "" || o.ProductionURL != ""); err != nil {
+		return nil, err
+	}
+	if g.profile, err = o.profileFlags.validateProfile(o.CandidateURL != "" || o.ProductionURL != ""); err != nil {
+		return nil, err
+	}
 	if err := g.setup(getenv); err != nil {
 		return nil, err
 	}

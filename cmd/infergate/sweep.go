@@ -18,8 +18,8 @@ const maxStages = 16
 
 // stage is one named variation of a measurement: a load sweep measures
 // once per stage, on the same loaded models, and judges each stage with
-// the run's checks. --concurrency-sweep and --rate-sweep make stages; a
-// new kind of sweep is a new vary (and record).
+// the run's checks. --concurrency-sweep, --rate-sweep and --batch-sizes
+// make stages; a new kind of sweep is a new vary (and record).
 type stage struct {
 	name string
 	// vary changes a copy of the measurement into this stage's.
@@ -28,12 +28,40 @@ type stage struct {
 	record func(c *result.Config, ms *measurement)
 }
 
-// stages parses --concurrency-sweep and --rate-sweep, before anything
-// runs; nil without a sweep.
+// stages parses --concurrency-sweep, --rate-sweep and --batch-sizes,
+// before anything runs; nil without a sweep.
 func (f *measureFlags) stages() ([]stage, error) {
 	switch {
 	case f.ConcurrencySweep != "" && f.RateSweep != "":
 		return nil, errkind.Input(errors.New("give --concurrency-sweep or --rate-sweep, not both"))
+	case f.BatchSizes != "" && (f.ConcurrencySweep != "" || f.RateSweep != ""):
+		return nil, errkind.Input(errors.New("give one sweep: --batch-sizes, --concurrency-sweep or --rate-sweep"))
+	case f.BatchSizes != "":
+		if f.batchSizeSet && f.BatchSize != 1 {
+			return nil, errkind.Input(errors.New("--batch-sizes sets the batch size of each stage: leave out --batch-size"))
+		}
+		values, err := sweepValues("batch-sizes", f.BatchSizes, "a positive whole number", func(s string) (float64, bool) {
+			n, err := strconv.Atoi(s)
+			return float64(n), err == nil && n > 0
+		})
+		if err != nil {
+			return nil, err
+		}
+		out := make([]stage, len(values))
+		for i, v := range values {
+			n := int(v)
+			out[i] = stage{
+				name: "batch=" + strconv.Itoa(n),
+				// The session rebuilds its batch source when the source's
+				// options change (session.source), so each stage batches
+				// the rows anew.
+				vary: func(ms *measurement) { ms.flags.BatchSize = n },
+				record: func(c *result.Config, _ *measurement) {
+					c.BatchSizeSweep = append(c.BatchSizeSweep, n)
+				},
+			}
+		}
+		return out, nil
 	case f.ConcurrencySweep != "":
 		if f.concurrencySet {
 			return nil, errkind.Input(errors.New("--concurrency-sweep sets the concurrency of each stage: leave out --concurrency"))
@@ -165,7 +193,7 @@ func (ms *measurement) sweep(ctx context.Context, s *session, logf bench.Logf, j
 			return nil, err
 		}
 		stg := result.Stage{
-			Name: st.name, Concurrency: sm.plan.Concurrency, Rate: sm.plan.Rate,
+			Name: st.name, Concurrency: sm.plan.Concurrency, Rate: sm.plan.Rate, BatchSize: sm.flags.BatchSize,
 			Targets: sr.Targets, Checks: sr.Checks, Verdict: sr.Verdict,
 			DetectableChange: sr.DetectableChange, Interrupted: sr.Interrupted, Error: sr.Error,
 		}
@@ -198,7 +226,7 @@ func stageDoc(res *result.Result, sm *measurement) *result.Result {
 	sr := *res
 	sr.Targets, sr.Checks, sr.Warnings, sr.Stages = []result.Target{}, []result.Check{}, nil, nil
 	sr.Verdict, sr.Error, sr.Interrupted, sr.DetectableChange = "", "", false, 0
-	sr.Config.Concurrency, sr.Config.Rate = sm.plan.Concurrency, sm.plan.Rate
+	sr.Config.Concurrency, sr.Config.Rate, sr.Config.BatchSize = sm.plan.Concurrency, sm.plan.Rate, sm.flags.BatchSize
 	return &sr
 }
 
@@ -212,6 +240,9 @@ func mirrorStages(res *result.Result) {
 	st := res.Stages[i]
 	res.Targets, res.Checks, res.DetectableChange = st.Targets, st.Checks, st.DetectableChange
 	res.Config.Concurrency, res.Config.Rate = st.Concurrency, st.Rate
+	if st.BatchSize > 0 {
+		res.Config.BatchSize = st.BatchSize
+	}
 	verdicts := make([]result.Verdict, len(res.Stages))
 	for j, s := range res.Stages {
 		verdicts[j] = s.Verdict

@@ -74,6 +74,12 @@ func generate() ([]output, error) {
 	if err := add("testdata", "fill.onnx", b, err); err != nil {
 		return nil, err
 	}
+	for _, s := range seqCostSpecs {
+		b, err := s.Model().Graph().Model().Marshal()
+		if err := add("testdata", s.File, b, err); err != nil {
+			return nil, err
+		}
+	}
 
 	b, err = exampleParquet()
 	if err := add("examples", "test_data.parquet", b, err); err != nil {

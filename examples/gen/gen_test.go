@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -401,5 +402,109 @@ func TestCalibration(t *testing.T) {
 		if ratio < p.lo || ratio > p.hi {
 			t.Errorf("%s/%s: ratio %.3f outside %.2f-%.2f", p.other, p.base, ratio, p.lo, p.hi)
 		}
+	}
+}
+
+// TestCommittedSeqCost checks the sequence-cost models' interface, their
+// outputs on two padded rows of seq.parquet, and that their latency grows
+// with the sequence length: the point of the models.
+func TestCommittedSeqCost(t *testing.T) {
+	ortlib.RequireInit(t)
+	for _, s := range seqCostSpecs {
+		checkIO(t, s.File,
+			[]string{`Tensor "input_ids": [-1 -1], ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64`, `Tensor "attention_mask": [-1 -1], ONNX_TENSOR_ELEMENT_DATA_TYPE_INT64`},
+			[]string{`Tensor "y": [-1 128], ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT`})
+		rows := seqIDs()[:2]
+		seqLen := max(len(rows[0]), len(rows[1]))
+		var ids, mask []int64
+		var idsF, maskF []float64
+		for _, row := range rows {
+			for j := 0; j < seqLen; j++ {
+				id, m := int64(0), int64(0)
+				if j < len(row) {
+					id, m = row[j], 1
+				}
+				ids, mask = append(ids, id), append(mask, m)
+				idsF, maskF = append(idsF, float64(id)), append(maskF, float64(m))
+			}
+		}
+		got, _, err := ortrun.Run(readModel(t, s.File), []ortrun.Input{
+			{Name: "input_ids", DType: onnxgen.Int64, Shape: []int64{2, int64(seqLen)}, Values: idsF},
+			{Name: "attention_mask", DType: onnxgen.Int64, Shape: []int64{2, int64(seqLen)}, Values: maskF},
+		}, []string{"y"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := s.Model().Forward(ids, mask, 2, seqLen)
+		scale := 1.0
+		for _, w := range want {
+			scale = max(scale, float64(w))
+		}
+		for i := range want {
+			if d := float64(got[0][i] - want[i]); d > 1e-4*scale || d < -1e-4*scale {
+				t.Fatalf("%s: y[%d] = %v, Go says %v", s.File, i, got[0][i], want[i])
+			}
+		}
+	}
+
+	// Latency by length: median of interleaved batch-1 runs, one thread.
+	lat := func(file string, n int) time.Duration {
+		opts, err := ort.NewSessionOptions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer opts.Destroy()
+		if err := opts.SetIntraOpNumThreads(1); err != nil {
+			t.Fatal(err)
+		}
+		sess, err := ort.NewDynamicAdvancedSessionWithONNXData(readModel(t, file), []string{"input_ids", "attention_mask"}, []string{"y"}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Destroy()
+		vals := make([]float64, n)
+		for i := range vals {
+			vals[i] = float64(1 + 37*i)
+		}
+		ones := make([]float64, n)
+		for i := range ones {
+			ones[i] = 1
+		}
+		in := []ort.Value{}
+		for _, x := range []ortrun.Input{
+			{Name: "input_ids", DType: onnxgen.Int64, Shape: []int64{1, int64(n)}, Values: vals},
+			{Name: "attention_mask", DType: onnxgen.Int64, Shape: []int64{1, int64(n)}, Values: ones},
+		} {
+			v, err := ortrun.NewValue(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Destroy()
+			in = append(in, v)
+		}
+		var ds []time.Duration
+		for i := 0; i < 300; i++ {
+			out := []ort.Value{nil}
+			start := time.Now()
+			if err := sess.Run(in, out); err != nil {
+				t.Fatal(err)
+			}
+			if i >= 50 {
+				ds = append(ds, time.Since(start))
+			}
+			out[0].Destroy()
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	base3, base40 := lat("seq_cost.onnx", 3), lat("seq_cost.onnx", 40)
+	wide3, wide40 := lat("seq_cost_wide.onnx", 3), lat("seq_cost_wide.onnx", 40)
+	t.Logf("seq_cost: len 3 %v, len 40 %v; seq_cost_wide: len 3 %v, len 40 %v; per-position ratio wide/base %.2f",
+		base3, base40, wide3, wide40, float64(wide40-wide3)/float64(base40-base3))
+	if base40 < 3*base3 || wide40 < 3*wide3 {
+		t.Errorf("latency does not grow with length: seq_cost %v → %v, seq_cost_wide %v → %v (want len 40 ≥ 3× len 3)", base3, base40, wide3, wide40)
+	}
+	if r := float64(wide40-wide3) / float64(base40-base3); r < 1.3 {
+		t.Errorf("seq_cost_wide's per-position cost is %.2f× seq_cost's, want ≥ 1.3", r)
 	}
 }

@@ -66,3 +66,32 @@ var castDTypes = []onnxgen.DType{
 
 // castWidth is the fixed second dimension of the cast models' input.
 const castWidth = 4
+
+// Sequence models whose cost grows with the sequence length (see
+// onnxgen.SeqCost): every position goes through seqCostLayers (or
+// seqCostWideLayers) dense layers of width seqCostWidth. The per-position
+// cost of the wide model is about twice the base one's, for tests of the
+// latency-vs-size slope.
+const (
+	seqCostVocab      = 1000
+	seqCostWidth      = 128
+	seqCostLayers     = 6
+	seqCostWideLayers = 12
+)
+
+// seqCostSpec names a SeqCost file and how it is built.
+type seqCostSpec struct {
+	File   string
+	Seed   uint64
+	Layers int
+}
+
+var seqCostSpecs = []seqCostSpec{
+	{File: "seq_cost.onnx", Seed: 2101, Layers: seqCostLayers},
+	{File: "seq_cost_wide.onnx", Seed: 2102, Layers: seqCostWideLayers},
+}
+
+func (s seqCostSpec) Model() *onnxgen.SeqCost {
+	name := s.File[:len(s.File)-len(".onnx")]
+	return onnxgen.NewSeqCost(name, s.Seed, seqCostVocab, seqCostWidth, s.Layers)
+}

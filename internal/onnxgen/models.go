@@ -178,3 +178,115 @@ func Fill() *Graph {
 	g.Output("y", Float, "batch")
 	return g
 }
+
+// SeqCost is a sequence model whose cost grows with the sequence length:
+// every position is embedded and goes through the same dense layers, then
+// the masked positions are summed. Inputs "input_ids" and
+// "attention_mask", both int64 [batch, seq] (both dims free); output "y"
+// float32 [batch, Width]:
+//
+//	e[b,s]  = Emb[input_ids[b,s] mod Vocab]
+//	h[b,s]  = Layers(e[b,s])           (MatMul + Add + Relu each)
+//	y[b]    = Σ_s h[b,s] · attention_mask[b,s]
+//
+// Ids are taken modulo Vocab (ONNX Mod, integer semantics), so any
+// non-negative id is valid.
+type SeqCost struct {
+	Name   string
+	Vocab  int
+	Width  int
+	Seed   uint64
+	Emb    []float32 // [Vocab][Width], row-major
+	Layers []Layer   // each Width -> Width, all with Relu
+}
+
+// NewSeqCost builds a SeqCost with nLayers dense layers of the given width
+// and weights drawn deterministically from seed.
+func NewSeqCost(name string, seed uint64, vocab, width, nLayers int) *SeqCost {
+	m := &SeqCost{Name: name, Vocab: vocab, Width: width, Seed: seed}
+	r := NewRNG(seed)
+	m.Emb = make([]float32, vocab*width)
+	for i := range m.Emb {
+		m.Emb[i] = r.Uniform(-1, 1)
+	}
+	scale := float32(math.Sqrt(6.0 / float64(width)))
+	for range nLayers {
+		l := Layer{In: width, Out: width, Relu: true}
+		l.W = make([]float32, width*width)
+		for j := range l.W {
+			l.W[j] = r.Uniform(-scale, scale)
+		}
+		l.B = make([]float32, width)
+		for j := range l.B {
+			l.B[j] = r.Uniform(-0.1, 0.1)
+		}
+		m.Layers = append(m.Layers, l)
+	}
+	return m
+}
+
+// Graph returns the ONNX graph of the model.
+func (m *SeqCost) Graph() *Graph {
+	g := NewGraph(m.Name)
+	g.Input("input_ids", Int64, "batch", "seq")
+	g.Input("attention_mask", Int64, "batch", "seq")
+	g.InitializerInt64("vocab", []int64{}, []int64{int64(m.Vocab)})
+	g.InitializerInt64("axes1", []int64{1}, []int64{1})
+	g.InitializerInt64("axes2", []int64{1}, []int64{2})
+	g.Initializer("emb", []int64{int64(m.Vocab), int64(m.Width)}, m.Emb)
+	g.Node("Mod", []string{"input_ids", "vocab"}, []string{"ids_mod"})
+	g.Node("Gather", []string{"emb", "ids_mod"}, []string{"e"}, Int("axis", 0))
+	x := "e"
+	for i, l := range m.Layers {
+		w, b := fmt.Sprintf("w%d", i), fmt.Sprintf("b%d", i)
+		g.Initializer(w, []int64{int64(l.In), int64(l.Out)}, l.W)
+		g.Initializer(b, []int64{int64(l.Out)}, l.B)
+		mm, add, h := fmt.Sprintf("mm%d", i), fmt.Sprintf("add%d", i), fmt.Sprintf("h%d", i)
+		g.Node("MatMul", []string{x, w}, []string{mm})
+		g.Node("Add", []string{mm, b}, []string{add})
+		g.Node("Relu", []string{add}, []string{h})
+		x = h
+	}
+	g.Node("Unsqueeze", []string{"attention_mask", "axes2"}, []string{"mask3"})
+	g.Node("Cast", []string{"mask3"}, []string{"mask_f"}, Int("to", int64(Float)))
+	g.Node("Mul", []string{x, "mask_f"}, []string{"masked"})
+	g.Node("ReduceSum", []string{"masked", "axes1"}, []string{"y"}, Int("keepdims", 0))
+	g.Output("y", Float, "batch", m.Width)
+	return g
+}
+
+// Forward computes the model in Go (float64 accumulation) for ids and mask
+// of shape [batch, seq] and returns y [batch, Width].
+func (m *SeqCost) Forward(ids, mask []int64, batch, seq int) []float32 {
+	w := m.Width
+	y := make([]float64, batch*w)
+	cur := make([]float32, w)
+	for b := 0; b < batch; b++ {
+		for s := 0; s < seq; s++ {
+			id := ids[b*seq+s] % int64(m.Vocab)
+			if id < 0 {
+				id += int64(m.Vocab)
+			}
+			copy(cur, m.Emb[int(id)*w:int(id+1)*w])
+			for _, l := range m.Layers {
+				next := make([]float32, w)
+				for o := 0; o < w; o++ {
+					v := float64(l.B[o])
+					for k := 0; k < w; k++ {
+						v += float64(cur[k]) * float64(l.W[k*w+o])
+					}
+					next[o] = float32(max(v, 0))
+				}
+				cur = next
+			}
+			for o := 0; o < w; o++ {
+				y[b*w+o] += float64(cur[o]) * float64(mask[b*seq+s])
+			}
+		}
+	}
+	out := make([]float32, len(y))
+	for i, v := range y {
+		out[i] = float32(v)
+	}
+	return out
+}

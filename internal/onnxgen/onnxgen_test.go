@@ -281,3 +281,54 @@ func TestFillInORT(t *testing.T) {
 		t.Errorf("y = %v, want [16034 16124]", got[0])
 	}
 }
+
+func TestSeqCostInORT(t *testing.T) {
+	ortlib.RequireInit(t)
+	m := onnxgen.NewSeqCost("seq_cost", 11, 50, 8, 3)
+	b, err := m.Graph().Model().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ins, outs, err := ort.GetInputOutputInfoWithONNXData(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ins) != 2 || !ins[0].Dimensions.Equals(ort.NewShape(-1, -1)) || !ins[1].Dimensions.Equals(ort.NewShape(-1, -1)) ||
+		len(outs) != 1 || outs[0].Name != "y" || !outs[0].Dimensions.Equals(ort.NewShape(-1, 8)) {
+		t.Errorf("inputs %v outputs %v", ins, outs)
+	}
+	// Two rows of 3 positions; ids beyond the vocabulary wrap around, and
+	// the padded positions (mask 0) do not count.
+	ids := []int64{7, 57, 120, 3, 0, 0}
+	mask := []int64{1, 1, 1, 1, 0, 0}
+	idsF, maskF := make([]float64, len(ids)), make([]float64, len(mask))
+	for i := range ids {
+		idsF[i], maskF[i] = float64(ids[i]), float64(mask[i])
+	}
+	got, shapes, err := ortrun.Run(b, []ortrun.Input{
+		{Name: "input_ids", DType: onnxgen.Int64, Shape: []int64{2, 3}, Values: idsF},
+		{Name: "attention_mask", DType: onnxgen.Int64, Shape: []int64{2, 3}, Values: maskF},
+	}, []string{"y"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ort.Shape(shapes[0]).Equals(ort.NewShape(2, 8)) {
+		t.Fatalf("shape %v", shapes[0])
+	}
+	want := m.Forward(ids, mask, 2, 3)
+	if i, ok := closeTo(got[0], want, 1e-4); !ok {
+		t.Errorf("y[%d] = %v, Go says %v", i, got[0][i], want[i])
+	}
+	// Ids 7 and 57 are the same row of the table (vocab 50).
+	same := m.Forward([]int64{7, 7, 120}, []int64{1, 1, 1}, 1, 3)
+	if i, ok := closeTo(same, want[:8], 1e-6); !ok {
+		t.Errorf("ids do not wrap at the vocabulary: y[%d] = %v vs %v", i, same[i], want[i])
+	}
+	var any bool
+	for _, v := range want {
+		any = any || v != 0
+	}
+	if !any {
+		t.Error("all outputs are zero")
+	}
+}
