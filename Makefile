@@ -11,6 +11,8 @@ TEST_TIMEOUT ?= 15m
 # actionlint lints the example workflows; `go run pkg@version` fetches it
 # through the module proxy without adding it to go.mod.
 ACTIONLINT_VERSION ?= v1.7.12
+# staticcheck, the same way (the newest the module proxy serves here).
+STATICCHECK_VERSION ?= v0.8.2
 
 .PHONY: all build ort test vet lint-actions demo gen fuzz bench-overhead bench-loader eval-gate clean
 
@@ -27,6 +29,7 @@ ort:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
 # The example workflows under examples/workflows/. actionlint does not read
 # a composite action's action.yml: internal/actiontest (part of go test)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	grpccodes "google.golang.org/grpc/codes"
-	grpcstatus "google.golang.org/grpc/status"
 	"io"
 	"net"
 	"strings"
@@ -81,8 +79,8 @@ func refusedCredentials(err error) bool {
 	if errors.As(err, &ce) && (ce.status == 401 || ce.status == 403) {
 		return true
 	}
-	if st, ok := grpcstatus.FromError(err); ok {
-		return st.Code() == grpccodes.Unauthenticated || st.Code() == grpccodes.PermissionDenied
+	if st, ok := status.FromError(err); ok {
+		return st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied
 	}
 	return false
 }

@@ -63,14 +63,6 @@ func cutNote(n int) string {
 		n, pluralWord(n, "line"))
 }
 
-func (s *mdSection) size() int {
-	n := 0
-	for _, l := range s.lines() {
-		n += len(l) + 1
-	}
-	return n
-}
-
 func renderMarkdown(b *bytes.Buffer, r *result.Result) error {
 	v := collect(r)
 	sections := []*mdSection{

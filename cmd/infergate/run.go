@@ -344,5 +344,3 @@ func measuredAny(res *result.Result) bool {
 	}
 	return false
 }
-
-func (g *gate) String() string { return fmt.Sprintf("gate(%d checks)", len(g.specs)) }

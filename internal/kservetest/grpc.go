@@ -142,9 +142,7 @@ func typedContents(c *kservepb.InferTensorContents) []float64 {
 	for _, v := range c.GetFp32Contents() {
 		out = append(out, float64(v))
 	}
-	for _, v := range c.GetFp64Contents() {
-		out = append(out, v)
-	}
+	out = append(out, c.GetFp64Contents()...)
 	for _, v := range c.GetIntContents() {
 		out = append(out, float64(v))
 	}
