@@ -209,13 +209,15 @@ func (t *onnxTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
 		return BlockResult{}, classify(reply.Err)
 	}
 	res := BlockResult{
-		Requests:     reply.Requests,
-		Rows:         reply.Rows,
-		Errors:       reply.Errors,
-		ErrorsByKind: reply.ErrorsByKind,
-		FirstError:   reply.FirstError,
-		Elapsed:      time.Duration(reply.ElapsedNS),
-		PeakRSSBytes: reply.PeakRSSBytes,
+		Requests:      reply.Requests,
+		Rows:          reply.Rows,
+		Errors:        reply.Errors,
+		ErrorsByKind:  reply.ErrorsByKind,
+		ErrorsByClass: reply.ErrorsByClass,
+		ErrorExamples: reply.ErrorExamples,
+		FirstError:    reply.FirstError,
+		Elapsed:       time.Duration(reply.ElapsedNS),
+		PeakRSSBytes:  reply.PeakRSSBytes,
 	}
 	if reply.Histogram != "" {
 		h, err := result.DecodeHistogram(reply.Histogram)

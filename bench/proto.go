@@ -55,10 +55,12 @@ type blockRequest struct {
 }
 
 type wireBatch struct {
-	Rows    int
-	Tensors []wireTensor
-	Size    float64
-	Bucket  int
+	Rows     int
+	Tensors  []wireTensor
+	Size     float64
+	Bucket   int
+	FirstRow int64
+	Class    string
 }
 
 // wireTensor carries a tensor's elements as raw bytes: gob copies a []byte
@@ -71,16 +73,18 @@ type wireTensor struct {
 }
 
 type blockReply struct {
-	Histogram    string // encoded; empty unless recorded
-	Requests     int64
-	Rows         int64
-	Errors       int64
-	ErrorsByKind map[string]int64
-	FirstError   string
-	ElapsedNS    int64
-	PeakRSSBytes int64
-	SizeBuckets  []wireSizeBucket
-	Err          *wireError
+	Histogram     string // encoded; empty unless recorded
+	Requests      int64
+	Rows          int64
+	Errors        int64
+	ErrorsByKind  map[string]int64
+	ErrorsByClass map[string]int64
+	ErrorExamples map[string][]int64
+	FirstError    string
+	ElapsedNS     int64
+	PeakRSSBytes  int64
+	SizeBuckets   []wireSizeBucket
+	Err           *wireError
 }
 
 type wireSizeBucket struct {
@@ -137,7 +141,7 @@ func sliceBytes[T any](s []T) []byte {
 }
 
 func toWireBatch(b BlockBatch) (wireBatch, error) {
-	out := wireBatch{Rows: b.Rows, Tensors: make([]wireTensor, len(b.Tensors)), Size: b.Size, Bucket: b.Bucket}
+	out := wireBatch{Rows: b.Rows, Tensors: make([]wireTensor, len(b.Tensors)), Size: b.Size, Bucket: b.Bucket, FirstRow: b.FirstRow, Class: b.Class}
 	for j, t := range b.Tensors {
 		wt, err := toWireTensor(t)
 		if err != nil {

@@ -190,6 +190,8 @@ type preparedBatch struct {
 	rows   int64
 	size   float64
 	bucket int
+	first  int64 // dataset row of the first row
+	class  string
 	req    any
 }
 
@@ -241,6 +243,7 @@ type caller struct {
 
 	ok, rows, errs, late int64
 	kinds                map[string]int64
+	errIn                errRec // failed calls by input class, example rows
 	firstErr             string
 	firstErrAt           time.Time
 	first, last          time.Time
@@ -265,7 +268,7 @@ func (t *remoteTarget) Run(ctx context.Context, blk Block) (BlockResult, error) 
 			if err != nil {
 				return BlockResult{}, errkind.Input(errors.New(redactWith(t.secrets, err.Error())))
 			}
-			prepared[i] = preparedBatch{rows: int64(b.Rows), size: b.Size, bucket: b.Bucket, req: req}
+			prepared[i] = preparedBatch{rows: int64(b.Rows), size: b.Size, bucket: b.Bucket, first: b.FirstRow, class: b.Class, req: req}
 		}
 		t.batches = prepared
 	}
@@ -357,6 +360,7 @@ func (t *remoteTarget) do(ctx context.Context, c *caller, blk Block, i int64, in
 			c.kinds = map[string]int64{}
 		}
 		c.kinds[kind]++
+		c.errIn.fail(kind, b.class, b.first)
 		if c.firstErr == "" {
 			c.firstErr, c.firstErrAt = err.Error(), t0
 		}
@@ -400,6 +404,7 @@ func (t *remoteTarget) collect(blk Block, callers []*caller) (BlockResult, error
 			}
 			res.ErrorsByKind[k] += v
 		}
+		res.ErrorsByClass, res.ErrorExamples = mergeErrors(res.ErrorsByClass, res.ErrorExamples, c.errIn.byClass, c.errIn.examples)
 		if c.firstErr != "" && (res.FirstError == "" || c.firstErrAt.Before(firstErrAt)) {
 			res.FirstError, firstErrAt = c.firstErr, c.firstErrAt
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -380,8 +381,13 @@ func TestRemoteErrorKinds(t *testing.T) {
 				if k.name == "http-json" && f.name == "bad answer" {
 					want = ErrKindProtocol // the response path is not there
 				}
+				// Two batches, labelled as the scheduler would: errors
+				// are counted by class, with the batches' rows as examples.
+				nan, normal := sumBatch(2), sumBatch(2)
+				nan.FirstRow, nan.Class = 10, InputNaN
+				normal.FirstRow, normal.Class = 12, InputNormal
 				res, err := runFaulted(t, k, f.faults,
-					Block{Requests: 4, Concurrency: 2, Record: true},
+					Block{Batches: []BlockBatch{nan, normal}, Requests: 4, Concurrency: 2, Record: true},
 					RemoteConfig{Timeout: 100 * time.Millisecond})
 				if f.down {
 					if errkind.Of(err) != errkind.KindRun || !strings.Contains(err.Error(), "not answering") {
@@ -392,6 +398,12 @@ func TestRemoteErrorKinds(t *testing.T) {
 				}
 				if res.Errors != 4 || res.ErrorsByKind[want] != 4 || res.Requests != 0 {
 					t.Errorf("errors %d by kind %v, requests %d; want 4 %s, none", res.Errors, res.ErrorsByKind, res.Requests, want)
+				}
+				if res.ErrorsByClass[InputNaN] != 2 || res.ErrorsByClass[InputNormal] != 2 {
+					t.Errorf("errors by class %v, want 2 nan, 2 normal", res.ErrorsByClass)
+				}
+				if ex := slices.Sorted(slices.Values(res.ErrorExamples[want])); !slices.Equal(ex, []int64{10, 12}) {
+					t.Errorf("example rows %v, want [10 12]", res.ErrorExamples)
 				}
 				if res.FirstError == "" || strings.Contains(res.FirstError, "\n") {
 					t.Errorf("first error %q, want one line", res.FirstError)

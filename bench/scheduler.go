@@ -44,9 +44,12 @@ type TargetMeasurement struct {
 	Rows         int64
 	Errors       int64
 	ErrorsByKind map[string]int64
-	FirstError   string
-	Busy         time.Duration
-	PeakRSSBytes int64
+	// ErrorsByClass and ErrorExamples: see BlockResult.
+	ErrorsByClass map[string]int64
+	ErrorExamples map[string][]int64
+	FirstError    string
+	Busy          time.Duration
+	PeakRSSBytes  int64
 	// Failed is why the target stopped early, if it did.
 	Failed error
 }
@@ -414,6 +417,7 @@ func (r *BlockResult) absorb(b BlockResult) {
 		}
 		r.ErrorsByKind[k] += v
 	}
+	r.ErrorsByClass, r.ErrorExamples = mergeErrors(r.ErrorsByClass, r.ErrorExamples, b.ErrorsByClass, b.ErrorExamples)
 	if b.Histogram != nil {
 		r.Histogram = b.Histogram
 		r.SizeBuckets = b.SizeBuckets
@@ -497,7 +501,7 @@ func blockBatchLimit(a Amount) int64 {
 func pick(batches []*loader.Batch, target int) []BlockBatch {
 	out := make([]BlockBatch, len(batches))
 	for i, b := range batches {
-		out[i] = BlockBatch{Rows: b.Rows, Tensors: b.Tensors[target]}
+		out[i] = BlockBatch{Rows: b.Rows, Tensors: b.Tensors[target], FirstRow: b.FirstRow}
 	}
 	return out
 }
@@ -536,6 +540,7 @@ func (tm *TargetMeasurement) add(round, pos int, res BlockResult) error {
 		}
 		tm.ErrorsByKind[k] += v
 	}
+	tm.ErrorsByClass, tm.ErrorExamples = mergeErrors(tm.ErrorsByClass, tm.ErrorExamples, res.ErrorsByClass, res.ErrorExamples)
 	if tm.FirstError == "" {
 		tm.FirstError = res.FirstError
 	}
@@ -603,7 +608,7 @@ func (tm *TargetMeasurement) ToResult(role result.Role) (result.Target, error) {
 		Model:  tm.Info.Model,
 		Rounds: tm.Rounds,
 		Memory: result.Memory{LoadRSSBytes: tm.Info.LoadRSSBytes, PeakRSSBytes: tm.PeakRSSBytes},
-		Errors: result.Errors{Total: tm.Errors, ByKind: tm.ErrorsByKind},
+		Errors: result.Errors{Total: tm.Errors, ByKind: tm.ErrorsByKind, ByClass: tm.ErrorsByClass, Examples: tm.ErrorExamples},
 	}
 	if t.Rounds == nil {
 		t.Rounds = []result.Round{}

@@ -155,6 +155,9 @@ type SizeScan struct {
 	Sizes []float64
 	// Complete is set when the scan read the whole test set.
 	Complete bool
+	// Oversize is the largest size within the scan's 0.99 quantile: a
+	// batch larger than it is InputOversized. 0 means no limit.
+	Oversize float64
 }
 
 // Quantile is the q-quantile (nearest rank) of the scanned sizes.
@@ -220,6 +223,7 @@ func scanSizes(ctx context.Context, src BatchSource) (*SizeScan, error) {
 		scan.Measure, scan.Sizes = "seq_len", seq
 	}
 	scan.Buckets = sizeBuckets(scan.Sizes, scan.Measure)
+	scan.Oversize = scan.Quantile(oversizeQuantile)
 	return scan, nil
 }
 
@@ -269,13 +273,19 @@ func sizeBuckets(sizes []float64, measure string) []result.SizeBucketDef {
 
 func fmtSize(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
-// pickSized is pick with each batch's size and bucket.
+// pickSized is pick with each batch's size, bucket and input class.
 func pickSized(batches []*loader.Batch, target int, scan *SizeScan) []BlockBatch {
 	out := pick(batches, target)
-	if scan == nil {
-		return out
-	}
 	for i, b := range batches {
+		var empty int64
+		if target < len(b.Sizes) {
+			empty = b.Sizes[target].EmptyRows
+		}
+		if scan == nil || len(b.Sizes) == 0 {
+			out[i].Class = inputClass(out[i].Tensors, empty, 0, 0)
+			continue
+		}
+		out[i].Class = inputClass(out[i].Tensors, empty, sizeFor(scan.Measure, b.Sizes[0]), scan.Oversize)
 		if target < len(b.Sizes) && len(b.Sizes) > 0 {
 			out[i].Size = sizeFor(scan.Measure, b.Sizes[target])
 			out[i].Bucket = bucketOf(scan.Buckets, sizeFor(scan.Measure, b.Sizes[0]))

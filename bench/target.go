@@ -82,6 +82,12 @@ type BlockBatch struct {
 	// it, from edges shared by all targets, so that the same batch lands in
 	// the same bucket on every target.
 	Bucket int
+	// FirstRow is the dataset row index of the batch's first row.
+	FirstRow int64
+	// Class is the batch's input class (InputNaN, InputEmpty,
+	// InputOversized, InputNormal) for the errors-by-input breakdown;
+	// empty counts as InputNormal.
+	Class string
 }
 
 // SizeResult is one block's calls in one input-size bucket.
@@ -101,6 +107,11 @@ type BlockResult struct {
 	Rows         int64 // rows in successful calls
 	Errors       int64
 	ErrorsByKind map[string]int64
+	// ErrorsByClass counts failed calls by the input class of their batch.
+	ErrorsByClass map[string]int64
+	// ErrorExamples has, per error kind, up to maxErrorExamples dataset
+	// row indices (first rows of failed batches).
+	ErrorExamples map[string][]int64
 	// FirstError is the message of the first failed call, for the report.
 	FirstError string
 	// Elapsed is the block's busy time: from the first call's start to the

@@ -243,6 +243,8 @@ type ortBatch struct {
 	rows   int64
 	size   float64
 	bucket int
+	first  int64 // dataset row of the first row
+	class  string
 	values []ort.Value
 }
 
@@ -255,7 +257,7 @@ func (b *ortBatch) destroy() {
 }
 
 func newORTBatch(wb wireBatch) (ortBatch, error) {
-	b := ortBatch{rows: int64(wb.Rows), size: wb.Size, bucket: wb.Bucket}
+	b := ortBatch{rows: int64(wb.Rows), size: wb.Size, bucket: wb.Bucket, first: wb.FirstRow, class: wb.Class}
 	for _, t := range wb.Tensors {
 		v, err := newORTValue(t)
 		if err != nil {
@@ -410,6 +412,7 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 			if reply.FirstError == "" {
 				reply.FirstError = l.firstErr
 			}
+			reply.ErrorsByClass, reply.ErrorExamples = mergeErrors(reply.ErrorsByClass, reply.ErrorExamples, l.errIn.byClass, l.errIn.examples)
 		}
 	}
 	if req.Record && !req.Accumulate {
@@ -462,6 +465,7 @@ type callLoop struct {
 
 	ok, rows, errs int64
 	firstErr       string
+	errIn          errRec // failed calls by input class, example rows
 	first, last    time.Time
 }
 
@@ -492,6 +496,7 @@ func (l *callLoop) run(next *atomic.Int64, requests int64, deadline time.Time) {
 		if err != nil {
 			l.errs++
 			l.sizes.fail(b.bucket)
+			l.errIn.fail(errKindRuntime, b.class, b.first)
 			if l.firstErr == "" {
 				l.firstErr = oneLine(err)
 			}

@@ -44,6 +44,13 @@ func (s *Source) build(b *Binding, segs []segment, rows int) ([]Tensor, SizeMeas
 		size.Elements += elements
 		if seqs[i] != nil && countFree(p.rowDims) > 0 {
 			size.SeqLen = max(size.SeqLen, seqs[i].length)
+			var empty int64
+			for _, n := range seqs[i].lens {
+				if n == 0 {
+					empty++
+				}
+			}
+			size.EmptyRows = max(size.EmptyRows, empty)
 		}
 	}
 	for i := range b.plans {

@@ -350,3 +350,23 @@ func TestMissingColumn(t *testing.T) {
 	_, err = NewBinding(ds, []InputSpec{{Name: "x", DType: DTypeUnknown, Shape: []int64{-1}}}, BindOptions{})
 	wantInputErr(t, err, "model input x has unsupported element type unknown")
 }
+
+func TestEmptyRowsCounted(t *testing.T) {
+	// Rows have 0, 1, 0, 2 values: a batch of all four has two empty rows.
+	path := writeParquet(t, t.TempDir(), "ids.parquet", []arrow.Field{{Name: "ids", Type: arrow.ListOf(arrow.PrimitiveTypes.Int32)}}, 0,
+		func(b *array.RecordBuilder) {
+			lb := b.Field(0).(*array.ListBuilder)
+			for _, n := range []int{0, 1, 0, 2} {
+				lb.Append(true)
+				for j := range n {
+					lb.ValueBuilder().(*array.Int32Builder).Append(int32(j + 1))
+				}
+			}
+		})
+	ds := openChecked(t, path)
+	b := mustBind(t, ds, []InputSpec{{Name: "ids", DType: Int64, Shape: []int64{-1, -1}}}, BindOptions{})
+	batches := readAll(t, ds, []*Binding{b}, SourceOptions{BatchSize: 4})
+	if got := batches[0].Sizes[0]; got != (SizeMeasure{Elements: 3, SeqLen: 2, EmptyRows: 2}) {
+		t.Errorf("Sizes = %+v", got)
+	}
+}

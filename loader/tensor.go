@@ -103,4 +103,7 @@ type SizeMeasure struct {
 	// SeqLen is the padded sequence length of variable-length inputs in the
 	// batch, or 0 when the batch has none.
 	SeqLen int64 `json:"seq_len,omitempty"`
+	// EmptyRows is the most rows of the batch that any one variable-length
+	// input has with no real elements (an empty list); 0 when none.
+	EmptyRows int64 `json:"-"`
 }

@@ -408,3 +408,24 @@ func TestTableMinimal(t *testing.T) {
 		}
 	}
 }
+
+func TestTableErrorsByInput(t *testing.T) {
+	r := fixtures(t)["pair_fail"]
+	r.Targets[0].Errors.ByClass = map[string]int64{"nan": 3, "normal": 1}
+	r.Targets[0].Errors.Examples = map[string][]int64{"runtime_error": {17, 42}}
+	var b bytes.Buffer
+	if err := NewTable(r).Report(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"errors by input: nan", "errors by input: normal"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, absent := range []string{"errors by input: empty", "errors by input: oversized"} {
+		if strings.Contains(out, absent) {
+			t.Errorf("table has %q with no such errors", absent)
+		}
+	}
+}

@@ -513,6 +513,14 @@ func metricsTable(cols []*result.Target, pair bool) table {
 	for _, k := range kinds {
 		row(groupErrors, "errors: ", k, func(t *result.Target) string { return human.Count(t.Errors.ByKind[k]) }, nil)
 	}
+	// Failed calls by the input class of their batch, in a fixed order;
+	// only when some target had errors, so error-free reports are unchanged.
+	for _, k := range []string{"nan", "empty", "oversized", "normal"} {
+		if !slices.ContainsFunc(cols, func(c *result.Target) bool { return c.Errors.ByClass[k] > 0 }) {
+			continue
+		}
+		row(groupErrors, "errors by input: ", k, func(t *result.Target) string { return human.Count(t.Errors.ByClass[k]) }, nil)
+	}
 	return t
 }
 

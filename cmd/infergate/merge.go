@@ -173,6 +173,22 @@ func mergeResults(paths []string, docs []*result.Result) (*result.Result, error)
 			for k, v := range t.Errors.ByKind {
 				m.Errors.ByKind[k] += v
 			}
+			for k, v := range t.Errors.ByClass {
+				if m.Errors.ByClass == nil {
+					m.Errors.ByClass = map[string]int64{}
+				}
+				m.Errors.ByClass[k] += v
+			}
+			for k, rows := range t.Errors.Examples {
+				if m.Errors.Examples == nil {
+					m.Errors.Examples = map[string][]int64{}
+				}
+				for _, row := range rows {
+					if len(m.Errors.Examples[k]) < 5 && !slices.Contains(m.Errors.Examples[k], row) {
+						m.Errors.Examples[k] = append(m.Errors.Examples[k], row)
+					}
+				}
+			}
 			m.Memory.LoadRSSBytes = max(m.Memory.LoadRSSBytes, t.Memory.LoadRSSBytes)
 			m.Memory.PeakRSSBytes = max(m.Memory.PeakRSSBytes, t.Memory.PeakRSSBytes)
 			if t.Failed != "" {
