@@ -12,8 +12,9 @@ import (
 )
 
 // OutputTarget is a target that can return its model's outputs, for output
-// parity (--check-outputs). The ONNX target implements it; remote targets
-// (KServe, TF Serving) do not yet.
+// parity (--check-outputs). The ONNX target implements it, and so do remote
+// targets (see remote_outputs.go), though only KServe v2 (REST, gRPC) and TF
+// Serving clients can decode their outputs: check with SupportsOutputs.
 type OutputTarget interface {
 	// Outputs runs each batch once, untimed, and returns its outputs.
 	Outputs(ctx context.Context, batches []BlockBatch) ([]BatchOutputs, error)

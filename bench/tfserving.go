@@ -41,6 +41,8 @@ type tfServing struct {
 	signature  string
 	model      *url.URL // …/v1/models/NAME[/versions/V]
 	predictURL *url.URL
+	// outputNames are the signature's outputs, sorted.
+	outputNames []string
 }
 
 const tfServingExample = "http(s)://HOST:PORT/v1/models/NAME[/versions/VERSION][:predict]"
@@ -118,6 +120,7 @@ func NewTFServing(ctx context.Context, cfg TFServingConfig) (Target, error) {
 	}
 	t := newRemoteTarget(cfg.RemoteConfig, "tfserving", c)
 	t.info.Inputs, t.info.Outputs = ins, outs
+	c.outputNames = outs
 	return t, nil
 }
 

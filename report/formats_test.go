@@ -629,9 +629,10 @@ func checkHTML(t *testing.T, name, out string, wantChecks []string) htmlDoc {
 func TestHTMLDOM(t *testing.T) {
 	fx := fixtures(t)
 	for name, r := range fx {
+		// A check judged on several metrics is named with its metric.
 		var checks []string
-		for _, c := range r.Checks {
-			checks = append(checks, c.Name)
+		for _, row := range checkRows(r.Checks) {
+			checks = append(checks, row.name)
 		}
 		out := render(t, NewHTML, r)
 		d := checkHTML(t, name, out, checks)
@@ -845,7 +846,9 @@ func TestOpenMetricsParse(t *testing.T) {
 			for _, m := range fams["infergate_check_outcome"].GetMetric() {
 				if m.GetGauge().GetValue() == 1 {
 					ls := labels(m)
-					key := ls["stage"] + "/" + ls["check"]
+					// A check may be judged on several metrics
+					// (output-parity, one per output).
+					key := ls["stage"] + "/" + ls["check"] + "/" + ls["metric"]
 					if ones[key] != "" {
 						t.Errorf("%s: two outcomes for %s", name, key)
 					}
@@ -856,12 +859,12 @@ func TestOpenMetricsParse(t *testing.T) {
 			if len(r.Stages) > 1 {
 				for _, st := range r.Stages {
 					for _, c := range st.Checks {
-						want[st.Name+"/"+c.Name] = c.Outcome
+						want[st.Name+"/"+c.Name+"/"+c.Metric] = c.Outcome
 					}
 				}
 			} else {
 				for _, c := range r.Checks {
-					want["/"+c.Name] = c.Outcome
+					want["/"+c.Name+"/"+c.Metric] = c.Outcome
 				}
 			}
 			for key, o := range want {
@@ -990,5 +993,57 @@ func TestSweepFormats(t *testing.T) {
 	if len(back.Stages) != 3 || back.Stages[2].Name != "concurrency=4" || back.Stages[2].Verdict != result.VerdictFail ||
 		len(back.Stages[0].Targets[0].Rounds) != 4 || back.Verdict != result.VerdictFail {
 		t.Errorf("stages read back: %+v", back.Stages)
+	}
+}
+
+// TestDiagnosticsFormats spot-checks the output parity and profile
+// sections (the goldens pin the rest) and keeps the document's JSON.
+func TestDiagnosticsFormats(t *testing.T) {
+	r := fixtures(t)["pair_diagnostics"]
+	var tb bytes.Buffer
+	if err := NewTable(r).Report(&tb); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]string{
+		"table": {"\noutput parity\n", "label_out → label", "98.44%", "99.61%", "all within tol", "≥ 99.00%",
+			"output-parity (output probabilities)", "output-parity (output label_out→label)",
+			"where the time went (top operators by change)", "new in the candidate: 1 node (1 Gelu): /encoder/Gelu_fused",
+			"removed from the candidate: 1 node (1 Erf): /encoder/Erf", "verdict: FAIL (1 of 5 checks failed: output-parity)"},
+		"md": {"### Output parity", "### Where the time went", "| /encoder/Gelu\\_fused | Gelu | 0 | 61.5 | +61.5 | new |",
+			"| ≥ 99.00% |", "all within tol"},
+		"html":        {"Output parity", "Where the time went", "all within tol", "/encoder/Erf"},
+		"junit":       {`<testcase name="output-parity (output probabilities)"`, `<testcase name="min-top1-agreement"`},
+		"openmetrics": {`infergate_check_outcome{check="output-parity",metric="output probabilities",version="0.1.0",outcome="fail"} 1`},
+	} {
+		out := tb.String()
+		if name != "table" {
+			out = render(t, newFormats[name], r)
+		}
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s lacks %q", name, w)
+			}
+		}
+		for _, bad := range []string{"1 fraction", "0.99 fraction", "NaN"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s has %q", name, bad)
+			}
+		}
+	}
+	var b bytes.Buffer
+	if err := NewJSON(r).Report(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "pair_diagnostics.json", b.Bytes())
+	back, err := result.Read(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved bytes.Buffer
+	if err := NewTable(back).Report(&saved); err != nil {
+		t.Fatal(err)
+	}
+	if saved.String() != tb.String() {
+		t.Errorf("table from saved JSON differs:\n%s\n---\n%s", tb.String(), saved.String())
 	}
 }

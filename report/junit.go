@@ -226,10 +226,12 @@ func renderJUnit(b *bytes.Buffer, r *result.Result) error {
 	return nil
 }
 
-// checkCase is one check's testcase, named prefix + the check.
+// checkCase is one check's testcase, named prefix + the check (with its
+// metric where the check is judged on several: "output-parity (output
+// logits)"), so that no two testcases of the suite share a name.
 func checkCase(prefix string, row checkRow, class string, failOnInconclusive bool) junitCase {
 	c := row.check
-	tc := junitCase{Name: prefix + c.Name, Classname: class, Time: seconds(0)}
+	tc := junitCase{Name: prefix + row.name, Classname: class, Time: seconds(0)}
 	switch c.Outcome {
 	case result.OutcomeFail:
 		tc.Failure = &junitOutcome{Message: prefix + checkMessage(row), Type: junitRegression, Body: xmlSafe(checkBody(row))}

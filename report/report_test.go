@@ -242,13 +242,53 @@ func fixtures(t *testing.T) map[string]*result.Result {
 	errored.Error = "candidate fraud-v2: worker exited: signal: killed (out of memory?)"
 
 	return map[string]*result.Result{
-		"sweep":       sweepFixture(t),
-		"pair_fail":   fail,
-		"pair_pass":   pass,
-		"bench":       bench,
-		"interrupted": interrupted,
-		"error":       errored,
+		"pair_diagnostics": diagnosticsFixture(t),
+		"sweep":            sweepFixture(t),
+		"pair_fail":        fail,
+		"pair_pass":        pass,
+		"bench":            bench,
+		"interrupted":      interrupted,
+		"error":            errored,
 	}
+}
+
+// diagnosticsFixture is a passing pair run with `--check-outputs
+// --min-top1-agreement 0.99 --profile`: one output out of tolerance (a
+// failed output-parity check, so the run fails), a classifier output whose
+// top-1 agreement passes, an output paired by --output-map, and a profile
+// diff of four nodes, one new in the candidate and one gone from it.
+func diagnosticsFixture(t *testing.T) *result.Result {
+	r := newResult(t, compare.Thresholds{MaxLatencyIncrease: 1.15, MaxMemoryIncrease: 1.2}, compare.ModePair, prodSide, candSide)
+	r.Config.Requests = 1000
+	r.Parity = &result.Parity{
+		Rows: 256, ATol: 1e-5, RTol: 1e-3, MinTop1Agreement: new(0.99),
+		Outputs: []result.OutputParity{
+			{Name: "probabilities", Shape: []int64{32, 2}, Elements: 512, MaxAbs: 3.1e-4, MaxRel: 2.4e-3,
+				WithinTol: 0.984375, Classifier: true, Top1: 0.99609375, Rows: 256},
+			{Name: "label", Candidate: "label_out", Shape: []int64{32}, Elements: 256, Rows: 256, WithinTol: 1},
+		},
+	}
+	r.Profile = &result.ProfileDiff{
+		Requests: 200,
+		Nodes: []result.NodeDiff{
+			{Name: "/encoder/MatMul_1", OpType: "MatMul", ProductionUS: 412.4, CandidateUS: 198.3, Delta: -214.1, Ratio: 198.3 / 412.4},
+			{Name: "/encoder/Gelu_fused", OpType: "Gelu", CandidateUS: 61.5, Delta: 61.5},
+			{Name: "/encoder/Erf", OpType: "Erf", ProductionUS: 48.7, Delta: -48.7},
+			{Name: "/head/Softmax", OpType: "Softmax", ProductionUS: 6.5, CandidateUS: 7.25, Delta: 0.75, Ratio: 7.25 / 6.5},
+		},
+		Added:   []string{"/encoder/Gelu_fused"},
+		Removed: []string{"/encoder/Erf"},
+		ByOpType: []result.OpTypeDiff{
+			{OpType: "MatMul", ProductionUS: 412.4, CandidateUS: 198.3, Delta: -214.1, Ratio: 198.3 / 412.4, ProductionNodes: 1, CandidateNodes: 1},
+			{OpType: "Gelu", CandidateUS: 61.5, Delta: 61.5, CandidateNodes: 1},
+			{OpType: "Erf", ProductionUS: 48.7, Delta: -48.7, ProductionNodes: 1},
+			{OpType: "Softmax", ProductionUS: 6.5, CandidateUS: 7.25, Delta: 0.75, Ratio: 7.25 / 6.5, ProductionNodes: 1, CandidateNodes: 1},
+		},
+		ProductionTotalUS: 467.6,
+		CandidateTotalUS:  267.05,
+	}
+	compare.ApplyParity(r)
+	return r
 }
 
 // sweepFixture is a load sweep over three concurrencies: production

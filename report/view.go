@@ -557,8 +557,19 @@ func (c checkRow) judged() string {
 }
 
 func checkRows(checks []result.Check) []checkRow {
+	// A check judged on several metrics (output-parity, one per output)
+	// is named with its metric, "output-parity (output logits)", so that
+	// its rows, notes and testcases tell the outputs apart.
+	times := map[string]int{}
+	for _, c := range checks {
+		times[c.Name]++
+	}
 	var out []checkRow
 	for _, c := range checks {
+		name := c.Name
+		if times[c.Name] > 1 && c.Metric != "" {
+			name += " (" + c.Metric + ")"
+		}
 		kind, known := compare.KindOf(c.Name)
 		ratio, thrRatio := "", human.Ratio(c.Threshold)
 		value := checkValue(c.Unit, c.Candidate)
@@ -577,7 +588,7 @@ func checkRows(checks []result.Check) []checkRow {
 			value += bounds(c, func(v float64) string { return checkValue(c.Unit, v) })
 		}
 		row := checkRow{
-			check: c, name: c.Name, metric: c.Metric,
+			check: c, name: name, metric: c.Metric,
 			threshold:  formatThreshold(c, kind, known, thrRatio),
 			production: checkValue(c.Unit, c.Production),
 			value:      value, ratio: ratio,
@@ -631,7 +642,7 @@ func checksTable(checks []result.Check, rows []checkRow, cols []*result.Target, 
 		cells = append(cells, row.rounds, row.samples, row.outcome)
 		t.rows = append(t.rows, cells)
 
-		head := c.Name + ":"
+		head := row.name + ":"
 		if c.Outcome != result.OutcomePass && c.Message != "" {
 			head += " " + c.Message
 		}
@@ -681,7 +692,20 @@ func warnings(r *result.Result) []string {
 
 // formatThreshold prints "≤ 1.15×", "≥ 0.95×", "≤ 1.00%" or "≤ 50ms";
 // ratio is the threshold already formatted as a ratio.
+//
+// The parity checks, which compare.KindOf does not know, read as what they
+// ask: "all within tol" (every element within tolerance; the threshold is
+// the fraction 1) and "≥ 99.00%" (top-1 agreement).
 func formatThreshold(c result.Check, kind compare.SpecKind, known bool, ratio string) string {
+	switch c.Name {
+	case compare.CheckOutputParity:
+		if c.Threshold == 1 {
+			return "all within tol"
+		}
+		return "≥ " + human.Percent(c.Threshold) + " within tol"
+	case compare.CheckTop1:
+		return "≥ " + human.Percent(c.Threshold)
+	}
 	if !known {
 		return fmt.Sprintf("%g %s", c.Threshold, c.Unit)
 	}

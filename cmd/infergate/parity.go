@@ -51,12 +51,32 @@ type parityConfig struct {
 	opts compare.ParityOptions
 }
 
-func (p *parityFlags) validateParity(remote bool) (*parityConfig, error) {
+// plainHTTP reports whether any of the endpoint URLs speaks the plain http
+// protocol (given, or guessed from the URL), which cannot return outputs.
+func plainHTTP(protocol string, urls ...string) bool {
+	for _, u := range urls {
+		if u == "" {
+			continue
+		}
+		p := protocol
+		if p == "" {
+			p = bench.GuessProtocol(u)
+		}
+		if p == bench.ProtocolHTTP {
+			return true
+		}
+	}
+	return false
+}
+
+// validateParity checks the --check-outputs flags; httpEndpoint says a
+// model is a plain http endpoint, whose outputs cannot be read.
+func (p *parityFlags) validateParity(httpEndpoint bool) (*parityConfig, error) {
 	if !p.CheckOutputs {
 		return nil, nil
 	}
-	if remote {
-		return nil, errkind.Input(errors.New("--check-outputs needs local ONNX models: endpoints cannot return their outputs yet"))
+	if httpEndpoint {
+		return nil, errkind.Input(errors.New("--check-outputs needs models that return their outputs: local ONNX models, or kserve-rest, kserve-grpc or tfserving endpoints, not the plain http protocol"))
 	}
 	if p.ParityRows < 1 {
 		return nil, errkind.Input(fmt.Errorf("--parity-rows %d: need at least 1", p.ParityRows))
@@ -101,8 +121,8 @@ func (c *parityConfig) checkNames(targets []bench.Target) error {
 		return nil
 	}
 	for _, t := range targets {
-		if _, ok := t.(bench.OutputTarget); !ok {
-			return errkind.Input(fmt.Errorf("--check-outputs: %s cannot return its outputs (only local ONNX models can, for now)", t.Info().Name))
+		if !bench.SupportsOutputs(t) {
+			return errkind.Input(fmt.Errorf("--check-outputs: %s cannot return its outputs (local ONNX models and kserve-rest, kserve-grpc and tfserving endpoints can)", t.Info().Name))
 		}
 	}
 	_, err := compare.PairOutputs(targets[0].Info().Outputs, targets[1].Info().Outputs, c.opts.Map)

@@ -175,7 +175,7 @@ func (o *runOptions) validate(getenv func(string) string) (*gate, error) {
 		{Role: result.RoleCandidate, Path: o.Candidate, URL: o.CandidateURL, InputMap: mergeMaps(shared, candMap)},
 	}
 	g.flags = o.measureFlags
-	if g.parity, err = o.parityFlags.validateParity(o.CandidateURL != "" || o.ProductionURL != ""); err != nil {
+	if g.parity, err = o.parityFlags.validateParity(plainHTTP(o.Protocol, o.ProductionURL, o.CandidateURL)); err != nil {
 		return nil, err
 	}
 	if g.profile, err = o.profileFlags.validateProfile(o.CandidateURL != "" || o.ProductionURL != ""); err != nil {
