@@ -170,38 +170,18 @@ func checkReadable(what, path string) error {
 func (t *onnxTarget) Info() TargetInfo { return t.info }
 
 func (t *onnxTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
-	// Views of the tensors' memory, made before anything is sent, so a bad
-	// batch cannot leave the worker waiting mid-block.
-	wbs := make([]wireBatch, len(blk.Batches))
-	for i, b := range blk.Batches {
-		wb, err := toWireBatch(b)
-		if err != nil {
-			return BlockResult{}, errkind.Input(err)
-		}
-		wbs[i] = wb
-	}
 	var reply blockReply
-	err := t.call(ctx, func(enc *gob.Encoder) error {
-		if err := enc.Encode(wireRequest{Block: &blockRequest{
-			NumBatches:  len(wbs),
-			Offset:      blk.Offset,
-			Accumulate:  blk.Accumulate,
-			Requests:    blk.Requests,
-			Duration:    blk.Duration,
-			Concurrency: blk.Concurrency,
-			Record:      blk.Record,
-			ResetPeak:   blk.ResetPeak,
-			SizeBuckets: blk.SizeBuckets,
-		}}); err != nil {
-			return err
-		}
-		for i := range wbs {
-			if err := enc.Encode(wireRequest{Batch: &wbs[i]}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}, &reply)
+	err := t.callWithBatches(ctx, wireRequest{Block: &blockRequest{
+		NumBatches:  len(blk.Batches),
+		Offset:      blk.Offset,
+		Accumulate:  blk.Accumulate,
+		Requests:    blk.Requests,
+		Duration:    blk.Duration,
+		Concurrency: blk.Concurrency,
+		Record:      blk.Record,
+		ResetPeak:   blk.ResetPeak,
+		SizeBuckets: blk.SizeBuckets,
+	}}, blk.Batches, &reply)
 	if err != nil {
 		return BlockResult{}, err
 	}
@@ -230,6 +210,33 @@ func (t *onnxTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
 		return BlockResult{}, errkind.Run(fmt.Errorf("%s: %w", t.info.Name, err))
 	}
 	return res, nil
+}
+
+// callWithBatches sends head followed by the batches, one message each
+// (so neither side holds a whole block's encoding), and waits for the
+// reply. The batches are turned into views of the tensors' memory before
+// anything is sent, so a bad batch cannot leave the worker waiting
+// mid-request.
+func (t *onnxTarget) callWithBatches(ctx context.Context, head wireRequest, batches []BlockBatch, reply any) error {
+	wbs := make([]wireBatch, len(batches))
+	for i, b := range batches {
+		wb, err := toWireBatch(b)
+		if err != nil {
+			return errkind.Input(err)
+		}
+		wbs[i] = wb
+	}
+	return t.call(ctx, func(enc *gob.Encoder) error {
+		if err := enc.Encode(head); err != nil {
+			return err
+		}
+		for i := range wbs {
+			if err := enc.Encode(wireRequest{Batch: &wbs[i]}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, reply)
 }
 
 // call sends one request and waits for its reply, the worker's exit, or

@@ -2,13 +2,10 @@ package bench
 
 import (
 	"context"
-	"encoding/gob"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow/float16"
 	ort "github.com/yalue/onnxruntime_go"
-
-	"github.com/infergate/infergate/internal/errkind"
 )
 
 // OutputTarget is a target that can return its model's outputs, for output
@@ -49,26 +46,8 @@ type outputsReply struct {
 // Outputs runs the batches once each in the worker, outside any timed
 // block, and returns their outputs as float64.
 func (t *onnxTarget) Outputs(ctx context.Context, batches []BlockBatch) ([]BatchOutputs, error) {
-	wbs := make([]wireBatch, len(batches))
-	for i, b := range batches {
-		wb, err := toWireBatch(b)
-		if err != nil {
-			return nil, errkind.Input(err)
-		}
-		wbs[i] = wb
-	}
 	var reply outputsReply
-	err := t.call(ctx, func(enc *gob.Encoder) error {
-		if err := enc.Encode(wireRequest{Outputs: &outputsRequest{NumBatches: len(wbs)}}); err != nil {
-			return err
-		}
-		for i := range wbs {
-			if err := enc.Encode(wireRequest{Batch: &wbs[i]}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}, &reply)
+	err := t.callWithBatches(ctx, wireRequest{Outputs: &outputsRequest{NumBatches: len(batches)}}, batches, &reply)
 	if err != nil {
 		return nil, err
 	}

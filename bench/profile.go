@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/gob"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,26 +47,8 @@ func (t *onnxTarget) Profile(ctx context.Context, batches []BlockBatch, requests
 	if len(batches) == 0 || requests <= 0 {
 		return Profile{}, errkind.Input(fmt.Errorf("%s: nothing to profile", t.info.Name))
 	}
-	wbs := make([]wireBatch, len(batches))
-	for i, b := range batches {
-		wb, err := toWireBatch(b)
-		if err != nil {
-			return Profile{}, errkind.Input(err)
-		}
-		wbs[i] = wb
-	}
 	var reply profileReply
-	err := t.call(ctx, func(enc *gob.Encoder) error {
-		if err := enc.Encode(wireRequest{Profile: &profileRequest{NumBatches: len(wbs), Requests: requests}}); err != nil {
-			return err
-		}
-		for i := range wbs {
-			if err := enc.Encode(wireRequest{Batch: &wbs[i]}); err != nil {
-				return err
-			}
-		}
-		return nil
-	}, &reply)
+	err := t.callWithBatches(ctx, wireRequest{Profile: &profileRequest{NumBatches: len(batches), Requests: requests}}, batches, &reply)
 	if err != nil {
 		return Profile{}, err
 	}
