@@ -73,17 +73,8 @@ func (w *worker) outputs(req *outputsRequest, wbs []wireBatch) (reply outputsRep
 		reply.Err = &wireError{Message: "worker: no model loaded"}
 		return reply
 	}
-	if req.NumBatches > 0 {
-		w.destroyBatches()
-		for _, wb := range wbs {
-			b, err := newORTBatch(wb)
-			if err != nil {
-				w.destroyBatches()
-				reply.Err = inputErr("%v", err)
-				return reply
-			}
-			w.batches = append(w.batches, b)
-		}
+	if reply.Err = w.keepBatches(wbs); reply.Err != nil {
+		return reply
 	}
 	for i := range w.batches {
 		b := &w.batches[i]

@@ -330,18 +330,8 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 		reply.Err = &wireError{Message: "worker: no model loaded"}
 		return reply
 	}
-	if len(wbs) > 0 {
-		// New batches replace the ones kept from the last block.
-		w.destroyBatches()
-		for _, wb := range wbs {
-			b, err := newORTBatch(wb)
-			if err != nil {
-				w.destroyBatches()
-				reply.Err = inputErr("%v", err)
-				return reply
-			}
-			w.batches = append(w.batches, b)
-		}
+	if reply.Err = w.keepBatches(wbs); reply.Err != nil {
+		return reply
 	}
 	if len(w.batches) == 0 {
 		reply.Err = &wireError{Message: "worker: block without batches"}
@@ -443,6 +433,24 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 	}
 	reply.PeakRSSBytes = procStatusBytes("VmHWM")
 	return reply
+}
+
+// keepBatches makes new batches replace the ones kept from the last
+// request; with none, the kept ones stay.
+func (w *worker) keepBatches(wbs []wireBatch) *wireError {
+	if len(wbs) == 0 {
+		return nil
+	}
+	w.destroyBatches()
+	for _, wb := range wbs {
+		b, err := newORTBatch(wb)
+		if err != nil {
+			w.destroyBatches()
+			return inputErr("%v", err)
+		}
+		w.batches = append(w.batches, b)
+	}
+	return nil
 }
 
 func (w *worker) destroyBatches() {

@@ -28,6 +28,28 @@ type stage struct {
 	record func(c *result.Config, ms *measurement)
 }
 
+// countStages is a sweep over positive whole numbers (concurrency, batch
+// size): one stage per value, named prefix+value.
+func countStages(flag, list, prefix string, vary func(*measurement, int), record func(*result.Config, int)) ([]stage, error) {
+	values, err := sweepValues(flag, list, "a positive whole number", func(s string) (float64, bool) {
+		n, err := strconv.Atoi(s)
+		return float64(n), err == nil && n > 0
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]stage, len(values))
+	for i, v := range values {
+		n := int(v)
+		out[i] = stage{
+			name:   prefix + strconv.Itoa(n),
+			vary:   func(ms *measurement) { vary(ms, n) },
+			record: func(c *result.Config, _ *measurement) { record(c, n) },
+		}
+	}
+	return out, nil
+}
+
 // stages parses --concurrency-sweep, --rate-sweep and --batch-sizes,
 // before anything runs; nil without a sweep.
 func (f *measureFlags) stages() ([]stage, error) {
@@ -40,51 +62,18 @@ func (f *measureFlags) stages() ([]stage, error) {
 		if f.batchSizeSet && f.BatchSize != 1 {
 			return nil, errkind.Input(errors.New("--batch-sizes sets the batch size of each stage: leave out --batch-size"))
 		}
-		values, err := sweepValues("batch-sizes", f.BatchSizes, "a positive whole number", func(s string) (float64, bool) {
-			n, err := strconv.Atoi(s)
-			return float64(n), err == nil && n > 0
-		})
-		if err != nil {
-			return nil, err
-		}
-		out := make([]stage, len(values))
-		for i, v := range values {
-			n := int(v)
-			out[i] = stage{
-				name: "batch=" + strconv.Itoa(n),
-				// The session rebuilds its batch source when the source's
-				// options change (session.source), so each stage batches
-				// the rows anew.
-				vary: func(ms *measurement) { ms.flags.BatchSize = n },
-				record: func(c *result.Config, _ *measurement) {
-					c.BatchSizeSweep = append(c.BatchSizeSweep, n)
-				},
-			}
-		}
-		return out, nil
+		// The session rebuilds its batch source when the source's options
+		// change (session.source), so each stage batches the rows anew.
+		return countStages("batch-sizes", f.BatchSizes, "batch=",
+			func(ms *measurement, n int) { ms.flags.BatchSize = n },
+			func(c *result.Config, n int) { c.BatchSizeSweep = append(c.BatchSizeSweep, n) })
 	case f.ConcurrencySweep != "":
 		if f.concurrencySet {
 			return nil, errkind.Input(errors.New("--concurrency-sweep sets the concurrency of each stage: leave out --concurrency"))
 		}
-		values, err := sweepValues("concurrency-sweep", f.ConcurrencySweep, "a positive whole number", func(s string) (float64, bool) {
-			n, err := strconv.Atoi(s)
-			return float64(n), err == nil && n > 0
-		})
-		if err != nil {
-			return nil, err
-		}
-		out := make([]stage, len(values))
-		for i, v := range values {
-			n := int(v)
-			out[i] = stage{
-				name: "concurrency=" + strconv.Itoa(n),
-				vary: func(ms *measurement) { ms.plan.Concurrency = n },
-				record: func(c *result.Config, _ *measurement) {
-					c.ConcurrencySweep = append(c.ConcurrencySweep, n)
-				},
-			}
-		}
-		return out, nil
+		return countStages("concurrency-sweep", f.ConcurrencySweep, "concurrency=",
+			func(ms *measurement, n int) { ms.plan.Concurrency = n },
+			func(c *result.Config, n int) { c.ConcurrencySweep = append(c.ConcurrencySweep, n) })
 	case f.RateSweep != "":
 		if f.rateSet {
 			return nil, errkind.Input(errors.New("--rate-sweep sets the rate of each stage: leave out --rate"))
