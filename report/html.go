@@ -50,17 +50,19 @@ type htmlPage struct {
 	Sweep          *htmlSweep // a load sweep's stages; nil without one
 	Plots          []plot
 	// Sizes is "latency by input size"; nil when the result has none.
-	Sizes    *htmlSizes
-	Profile  *htmlProfile // "where the time went"; nil when not profiled
-	Parity   *htmlParity  // "output parity"; nil without --check-outputs
-	Metrics  htmlTable
-	Methods  []string
-	Floor    []string
-	Warnings []string
-	Meta     []string
-	Config   []htmlSetting
-	Machine  []htmlSetting
-	Tool     string
+	Sizes   *htmlSizes
+	Profile *htmlProfile // "where the time went"; nil when not profiled
+	Parity  *htmlParity  // "output parity"; nil without --check-outputs
+	Metrics htmlTable
+	// MetricsTitle heads the metrics table, naming its groups.
+	MetricsTitle string
+	Methods      []string
+	Floor        []string
+	Warnings     []string
+	Meta         []string
+	Config       []htmlSetting
+	Machine      []htmlSetting
+	Tool         string
 }
 
 // htmlSweep is a load sweep's section: the stages table and the curve.
@@ -179,6 +181,10 @@ func renderHTML(b *bytes.Buffer, r *result.Result) error {
 		page.Floor = append([]string{"A/A run: production against itself, measuring the noise floor"}, page.Floor...)
 	}
 
+	page.MetricsTitle = "Latency, throughput, memory and errors"
+	if hasGPU(v.cols) {
+		page.MetricsTitle = "Latency, throughput, memory, GPU and errors"
+	}
 	if len(v.cols) > 0 {
 		page.Metrics.Header = headerCells(v.metrics)
 		t := v.metrics

@@ -29,8 +29,8 @@ const markdownMaxText = 1000
 // GitHub-flavoured Markdown: the verdict as the first line, the
 // MarkdownMarker, the checks, a load sweep's stages (a table and a
 // Mermaid chart of p95 per stage), a Mermaid percentile chart, latency,
-// throughput, memory, errors, the noise floor and, folded, the run's
-// configuration and machine. It is always under 64 KiB: long sections are
+// throughput, memory, GPU (when one was watched), errors, the noise floor
+// and, folded, the run's configuration and machine. It is always under 64 KiB: long sections are
 // cut, with a note saying so.
 func NewMarkdown(r *result.Result) Reporter { return buffered(r, "markdown", renderMarkdown) }
 
@@ -74,7 +74,7 @@ func renderMarkdown(b *bytes.Buffer, r *result.Result) error {
 		mdProfile(v),
 		mdParity(v),
 	}
-	for _, g := range []string{groupLatency, groupThroughput, groupMemory, groupErrors} {
+	for _, g := range []string{groupLatency, groupThroughput, groupMemory, groupGPU, groupErrors} {
 		sections = append(sections, mdGroup(v, g))
 	}
 	sections = append(sections, mdNoiseFloor(r, v), mdConfig(r, v))

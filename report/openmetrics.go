@@ -15,8 +15,9 @@ import (
 // NewOpenMetrics returns a reporter that writes the run in the OpenMetrics
 // 1.0 text exposition format, for a Pushgateway, a textfile collector or
 // any scraper: per target a latency histogram (infergate_latency_seconds)
-// and gauges for its quantiles, throughput, memory and errors, labelled
-// role, model (the target's name) and version (the tool's version); per
+// and gauges for its quantiles, throughput, memory, GPU (when watched) and
+// errors, labelled role, model (the target's name) and version (the
+// tool's version); per machine GPU its total memory; per
 // check its outcome (one 0/1 series per outcome, as a stateset would have;
 // plain gauges because common parsers do not take the stateset type) and
 // ratio; the verdict the same way. It ends with "# EOF". A load sweep's
@@ -120,6 +121,7 @@ func renderOpenMetrics(b *bytes.Buffer, r *result.Result) error {
 		help: "Failed inferences by kind of error."}
 	failed := &omFamily{name: "infergate_target_failed", typ: "gauge",
 		help: "1 when the target could not be measured to the end."}
+	gpu := newOMGPU()
 
 	addTarget := func(t *result.Target, extra []omLabel) error {
 		ls := with(targetLabels(t), extra...)
@@ -157,6 +159,7 @@ func renderOpenMetrics(b *bytes.Buffer, r *result.Result) error {
 		requests.add("_total", ls, float64(t.Latency.Count+t.Errors.Total))
 		loadRSS.add("", ls, float64(t.Memory.LoadRSSBytes))
 		peakRSS.add("", ls, float64(t.Memory.PeakRSSBytes))
+		gpu.addTarget(t.GPU, ls)
 		errorsAll.add("_total", ls, float64(t.Errors.Total))
 		for _, k := range sortedKeys(t.Errors.ByKind) {
 			errorsKind.add("_total", with(ls, omLabel{"kind", k}), float64(t.Errors.ByKind[k]))
@@ -243,9 +246,13 @@ func renderOpenMetrics(b *bytes.Buffer, r *result.Result) error {
 		start.add("", run, float64(r.StartedAt.UnixNano())/1e9)
 	}
 
-	for _, f := range []*omFamily{latency, quantiles, throughput, rows, requests, loadRSS, peakRSS,
-		errorsAll, errorsKind, failed, outcome, ratio, lower, upper, threshold, verdict, interrupted,
-		duration, detectable, start} {
+	gpu.addDevices(r.Machine.GPUs, version)
+
+	families := []*omFamily{latency, quantiles, throughput, rows, requests, loadRSS, peakRSS}
+	families = append(families, gpu.families()...)
+	families = append(families, errorsAll, errorsKind, failed, outcome, ratio, lower, upper, threshold,
+		verdict, interrupted, duration, detectable, start)
+	for _, f := range families {
 		if len(f.samples) == 0 {
 			continue
 		}
@@ -271,3 +278,54 @@ func boolNumber(b bool) float64 {
 }
 
 func sortedKeys(m map[string]int64) []string { return slices.Sorted(maps.Keys(m)) }
+
+// omGPU is the GPU families: per target whose GPU was watched, its device
+// memory after load and at peak, its SM utilisation and its SM clock,
+// labelled with the device's index and the figures' source beside the
+// target's labels; per GPU of the machine, its total memory.
+type omGPU struct{ load, peak, util, clock, total *omFamily }
+
+func newOMGPU() *omGPU {
+	return &omGPU{
+		load: &omFamily{name: "infergate_gpu_memory_load_bytes", typ: "gauge", unit: "bytes",
+			help: "GPU memory held after the model loaded, before warmup (0: not measured); of the whole device when source is server-metrics."},
+		peak: &omFamily{name: "infergate_gpu_memory_peak_bytes", typ: "gauge", unit: "bytes",
+			help: "Peak GPU memory during the measured pass (0: not measured); of the whole device when source is server-metrics."},
+		util: &omFamily{name: "infergate_gpu_utilisation_ratio", typ: "gauge",
+			help: "Mean SM utilisation (0-1) over the measured pass; absent when unknown."},
+		clock: &omFamily{name: "infergate_gpu_sm_clock_mhz", typ: "gauge",
+			help: "The device's SM clock in MHz while the target ran: min, median and max of the samples."},
+		total: &omFamily{name: "infergate_gpu_memory_total_bytes", typ: "gauge", unit: "bytes",
+			help: "Total memory of a GPU of the machine."},
+	}
+}
+
+func (g *omGPU) addTarget(u *result.GPUUsage, ls []omLabel) {
+	if u == nil {
+		return
+	}
+	ls = append(slices.Clone(ls), omLabel{"device", strconv.Itoa(u.Device)}, omLabel{"source", u.Source})
+	g.load.add("", ls, float64(u.LoadMemoryBytes))
+	g.peak.add("", ls, float64(u.PeakMemoryBytes))
+	if u.UtilisationPct >= 0 {
+		g.util.add("", ls, u.UtilisationPct/100)
+	}
+	if c := u.SMClockMHz; clockKnown(c) {
+		for _, st := range []struct {
+			name string
+			mhz  int
+		}{{"min", c.Min}, {"median", c.Median}, {"max", c.Max}} {
+			g.clock.add("", append(slices.Clone(ls), omLabel{"stat", st.name}), float64(st.mhz))
+		}
+	}
+}
+
+func (g *omGPU) addDevices(gpus []result.GPUDevice, version string) {
+	for _, d := range gpus {
+		if d.MemoryTotalBytes > 0 {
+			g.total.add("", []omLabel{{"device", strconv.Itoa(d.Index)}, {"name", d.Name}, {"version", version}}, float64(d.MemoryTotalBytes))
+		}
+	}
+}
+
+func (g *omGPU) families() []*omFamily { return []*omFamily{g.load, g.peak, g.util, g.clock, g.total} }

@@ -71,6 +71,8 @@ type side struct {
 	// perToken, when set, records the round by input size too: the
 	// samples split over fixtureLens, costing perToken more per token.
 	perToken time.Duration
+	// gpu is the target's GPU usage; nil for a CPU run.
+	gpu *result.GPUUsage
 }
 
 // fixtureLens are the sequence lengths of the size buckets of fixtures
@@ -90,6 +92,7 @@ func (s side) build(t *testing.T) result.Target {
 		Memory:     result.Memory{LoadRSSBytes: s.loadRSS, PeakRSSBytes: s.peakRSS},
 		Errors:     result.Errors{ByKind: map[string]int64{}},
 		Failed:     s.failed,
+		GPU:        s.gpu,
 	}
 	for k, n := range s.errors {
 		tg.Errors.ByKind[k] = n
@@ -243,6 +246,7 @@ func fixtures(t *testing.T) map[string]*result.Result {
 
 	return map[string]*result.Result{
 		"pair_diagnostics": diagnosticsFixture(t),
+		"pair_gpu":         gpuFixture(t),
 		"sweep":            sweepFixture(t),
 		"pair_fail":        fail,
 		"pair_pass":        pass,

@@ -56,9 +56,9 @@ type table struct {
 	// numeric marks columns to right-align so digits line up.
 	numeric []bool
 	// groups and labels, when set, have one entry per row: the section the
-	// row belongs to ("latency", "throughput", "memory", "errors") and its
-	// name within it ("p95" for "latency p95"), for formats that show the
-	// sections apart.
+	// row belongs to ("latency", "throughput", "memory", "GPU", "errors")
+	// and its name within it ("p95" for "latency p95"), for formats that
+	// show the sections apart.
 	groups []string
 	labels []string
 }
@@ -317,10 +317,11 @@ func metaLines(r *result.Result, cols []*result.Target) []string {
 		ort = "onnxruntime " + m.ORTVersion
 	}
 	gpu := ""
-	if m.GPU != "" {
-		gpu = "GPU " + m.GPU
+	if m.GPU != "" && len(m.GPUs) == 0 {
+		gpu = "GPU " + m.GPU // a document without GPUs' details
 	}
 	join("machine: ", osArch, m.CPUModel, cores, ort, gpu)
+	lines = append(lines, gpuMetaLines(m)...)
 
 	c := r.Config
 	dataset := c.Dataset
@@ -493,6 +494,9 @@ func metricsTable(cols []*result.Target, pair bool) table {
 		}
 		return human.Bytes(t.Memory.PeakRSSBytes)
 	}, func(t *result.Target) float64 { return float64(t.Memory.PeakRSSBytes) })
+	if hasGPU(cols) {
+		gpuRows(row)
+	}
 
 	row(groupErrors, "", "errors", func(t *result.Target) string {
 		n := requests(t)
@@ -955,6 +959,7 @@ func machineSettings(r *result.Result) []setting {
 	add("go_version", m.GoVersion)
 	add("onnxruntime_version", m.ORTVersion)
 	add("gpu", m.GPU)
+	out = append(out, gpuSettings(m)...)
 	if r.ToolPeakRSSBytes > 0 {
 		add("tool_peak_rss", human.Bytes(r.ToolPeakRSSBytes))
 	}
