@@ -23,8 +23,11 @@ type ONNXConfig struct {
 	Name      string // "production", "candidate" or the model's name
 	ModelPath string
 	// LibPath is the ONNX Runtime shared library the worker loads.
-	LibPath           string
-	Device            string // "cpu"
+	LibPath string
+	Device  string // "cpu", "cuda:N", "tensorrt:N" (see ParseDevice)
+	// ProviderOptions are the GPU execution provider's options, as in
+	// --provider-option (device_id comes from Device).
+	ProviderOptions   map[string]string
 	IntraOpThreads    int    // 0: ONNX Runtime's default
 	InterOpThreads    int    // 0: ONNX Runtime's default
 	GraphOptimization string // disable, basic, extended, all (default)
@@ -114,6 +117,7 @@ func StartONNX(ctx context.Context, cfg ONNXConfig) (Target, error) {
 		LibPath:           cfg.LibPath,
 		ModelPath:         cfg.ModelPath,
 		Device:            cfg.Device,
+		ProviderOptions:   cfg.ProviderOptions,
 		IntraOpThreads:    cfg.IntraOpThreads,
 		InterOpThreads:    cfg.InterOpThreads,
 		GraphOptimization: cfg.GraphOptimization,
@@ -134,6 +138,7 @@ func StartONNX(ctx context.Context, cfg ONNXConfig) (Target, error) {
 		Outputs:      reply.Outputs,
 		ORTVersion:   reply.ORTVersion,
 		LoadRSSBytes: reply.LoadRSSBytes,
+		PID:          cmd.Process.Pid,
 	}
 	return t, nil
 }

@@ -28,6 +28,7 @@ type loadRequest struct {
 	LibPath           string
 	ModelPath         string
 	Device            string
+	ProviderOptions   map[string]string
 	IntraOpThreads    int
 	InterOpThreads    int
 	GraphOptimization string

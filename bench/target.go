@@ -32,6 +32,9 @@ type TargetInfo struct {
 	ORTVersion string
 	// LoadRSSBytes is resident memory taken by loading the model.
 	LoadRSSBytes int64
+	// PID is the process that runs the model: a local model's worker; 0
+	// for an endpoint.
+	PID int
 }
 
 // Block is one unit of work for a target: Requests calls (or as many as fit

@@ -493,6 +493,8 @@ func measure(s *sides, sp Spec, opts Options) (estimate, error) {
 		return throughputRatio(s, opts), nil
 	case sp.Metric == MetricPeakRSS && sp.Kind.IsRatio():
 		return memoryRatio(s.base, s.subj, opts.MemoryTolerance), nil
+	case sp.Metric == MetricGPUMemory && sp.Kind.IsRatio():
+		return gpuMemoryRatio(s.base, s.subj, opts.MemoryTolerance), nil
 	case sp.Metric == MetricSizeSlope && sp.Kind.IsRatio():
 		// Paired by round index even with opts.Unpaired: the slope is fitted
 		// within each target, so pairing only decides which rounds are drawn
@@ -654,24 +656,39 @@ func throughputRatio(s *sides, opts Options) estimate {
 // there is nothing to resample, but a band of ±tol keeps allocator noise
 // from deciding a check on its own.
 func memoryRatio(base, subj *result.Target, tol float64) estimate {
-	p, c := float64(base.Memory.PeakRSSBytes), float64(subj.Memory.PeakRSSBytes)
-	// Peak RSS of 0 means "not measured" (no VmHWM on this OS), never a
-	// real process; a ratio against it would be a division by zero or a
-	// bogus pass.
+	return peakRatio("peak RSS", float64(base.Memory.PeakRSSBytes), float64(subj.Memory.PeakRSSBytes), tol)
+}
+
+// gpuMemoryRatio compares peak device memory the same way: an arena grows
+// in chunks, so the band matters as much as for RSS.
+func gpuMemoryRatio(base, subj *result.Target, tol float64) estimate {
+	peak := func(t *result.Target) float64 {
+		if t.GPU == nil {
+			return 0
+		}
+		return float64(t.GPU.PeakMemoryBytes)
+	}
+	return peakRatio("peak GPU memory", peak(base), peak(subj), tol)
+}
+
+// peakRatio compares two peaks of memory, p (production) and c
+// (candidate). A peak of 0 means "not measured", never a real process: a
+// ratio against it would be a division by zero or a bogus pass.
+func peakRatio(what string, p, c, tol float64) estimate {
 	switch {
 	case p <= 0 && c <= 0:
-		return estimate{unavailable: "peak RSS was not measured; cannot compare memory"}
+		return estimate{unavailable: what + " was not measured; cannot compare memory"}
 	case p <= 0:
-		return estimate{candidate: c, unavailable: "production peak RSS was not measured; cannot compare memory"}
+		return estimate{candidate: c, unavailable: "production " + what + " was not measured; cannot compare memory"}
 	case c <= 0:
-		return estimate{production: p, unavailable: "candidate peak RSS was not measured; cannot compare memory"}
+		return estimate{production: p, unavailable: "candidate " + what + " was not measured; cannot compare memory"}
 	}
 	est := pointRatio(p, c)
 	if est.unavailable != "" {
 		return est
 	}
 	est.lower, est.upper = est.ratio/(1+tol), est.ratio*(1+tol)
-	est.method = "peak RSS compared directly, ±" + percent(tol) + " tolerance"
+	est.method = what + " compared directly, ±" + percent(tol) + " tolerance"
 	return est
 }
 
@@ -864,6 +881,8 @@ func metricLabel(sp Spec) string {
 		return "p" + strings.TrimPrefix(sp.Metric, metricLatencyPrefix)
 	case sp.Metric == MetricPeakRSS:
 		return "peak RSS"
+	case sp.Metric == MetricGPUMemory:
+		return "peak GPU memory"
 	case sp.Metric == MetricErrorRate:
 		return "error rate"
 	case sp.Metric == MetricSizeSlope:

@@ -31,6 +31,8 @@ type Thresholds struct {
 	MinThroughputRatio float64
 	// MaxMemoryIncrease bounds candidate/production peak resident memory.
 	MaxMemoryIncrease float64
+	// MaxGPUMemoryIncrease bounds candidate/production peak GPU memory.
+	MaxGPUMemoryIncrease float64
 	// MaxErrorRate bounds the fraction (0–1) of the candidate's requests
 	// that failed. It is a pointer because 0 is a meaningful threshold
 	// ("no errors at all"): nil means not requested.
@@ -91,16 +93,20 @@ const (
 	NameMaxP99Increase     = "max-p99-increase"
 	NameMinThroughputRatio = "min-throughput-ratio"
 	NameMaxMemoryIncrease  = "max-memory-increase"
-	NameMaxErrorRate       = "max-error-rate"
-	NameMaxP50             = "max-p50"
-	NameMaxP95             = "max-p95"
-	NameMaxP99             = "max-p99"
+	// NameMaxGPUMemoryIncrease bounds candidate/production peak device
+	// memory, from NVML or the server's metrics.
+	NameMaxGPUMemoryIncrease = "max-gpu-memory-increase"
+	NameMaxErrorRate         = "max-error-rate"
+	NameMaxP50               = "max-p50"
+	NameMaxP95               = "max-p95"
+	NameMaxP99               = "max-p99"
 )
 
 // Metric names and units as they appear in result.Check.
 const (
 	MetricThroughput = "throughput"
 	MetricPeakRSS    = "peak_rss"
+	MetricGPUMemory  = "gpu_memory"
 	MetricErrorRate  = "error_rate"
 	// Latency metrics are "latency_p" followed by the percentile:
 	// latency_p95, latency_p99.9 (see LatencyMetric).
@@ -118,7 +124,7 @@ const (
 // Reporters use it to print a threshold as "≤ 1.15×" or "≤ 50ms".
 func KindOf(name string) (SpecKind, bool) {
 	switch name {
-	case NameMaxLatencyIncrease, NameMaxP99Increase, NameMaxMemoryIncrease, NameMaxSizeSlopeIncrease:
+	case NameMaxLatencyIncrease, NameMaxP99Increase, NameMaxMemoryIncrease, NameMaxGPUMemoryIncrease, NameMaxSizeSlopeIncrease:
 		return RatioAtMost, true
 	case NameMinThroughputRatio:
 		return RatioAtLeast, true
@@ -208,6 +214,9 @@ func NewSpecs(t Thresholds, mode Mode) ([]Spec, error) {
 		return nil, err
 	}
 	if err := ratio(NameMaxMemoryIncrease, t.MaxMemoryIncrease, MetricPeakRSS, UnitBytes, 0, RatioAtMost); err != nil {
+		return nil, err
+	}
+	if err := ratio(NameMaxGPUMemoryIncrease, t.MaxGPUMemoryIncrease, MetricGPUMemory, UnitBytes, 0, RatioAtMost); err != nil {
 		return nil, err
 	}
 	if err := ratio(NameMaxSizeSlopeIncrease, t.MaxSizeSlopeIncrease, MetricSizeSlope, UnitNSPerSize, 0, RatioAtMost); err != nil {

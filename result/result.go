@@ -277,7 +277,66 @@ type Machine struct {
 	Cores      int    `json:"cores"`
 	GoVersion  string `json:"go_version"`
 	ORTVersion string `json:"onnxruntime_version,omitempty"`
-	GPU        string `json:"gpu,omitempty"`
+	// GPU names the GPUs the run watched, e.g. "NVIDIA H100 80GB HBM3";
+	// GPUs describes them.
+	GPU  string      `json:"gpu,omitempty"`
+	GPUs []GPUDevice `json:"gpus,omitempty"`
+}
+
+// GPUDevice describes a GPU the run used or watched.
+type GPUDevice struct {
+	// Index is NVML's index of the device; -1 for a GPU known only from a
+	// server's metrics.
+	Index            int    `json:"index"`
+	UUID             string `json:"uuid,omitempty"`
+	Name             string `json:"name"`
+	MemoryTotalBytes int64  `json:"memory_total_bytes,omitempty"`
+	Driver           string `json:"driver,omitempty"`
+	// CUDA is the CUDA version the driver supports, e.g. "13.0".
+	CUDA          string `json:"cuda,omitempty"`
+	SMClockMaxMHz int    `json:"sm_clock_max_mhz,omitempty"`
+}
+
+// GPU sources: where a target's GPU figures came from.
+const (
+	// GPUSourceProcess: NVML's per-process accounting of the target's own
+	// process (a local model's worker, or --server-pid).
+	GPUSourceProcess = "nvml-process"
+	// GPUSourceMetrics: the server's Prometheus metrics (--server-metrics),
+	// which cover the whole device, other processes included.
+	GPUSourceMetrics = "server-metrics"
+)
+
+// GPUUsage is what a target used of a GPU.
+type GPUUsage struct {
+	// Device is the GPUDevice's Index (Machine.GPUs) the target ran on.
+	Device int    `json:"device"`
+	Source string `json:"source"`
+	// PID is the process whose memory is the target's (GPUSourceProcess).
+	PID int `json:"pid,omitempty"`
+	// LoadMemoryBytes is device memory held after the model loaded, before
+	// warmup; PeakMemoryBytes the most held during the measured pass,
+	// sampled every SampleIntervalNS.
+	LoadMemoryBytes  int64 `json:"load_memory_bytes"`
+	PeakMemoryBytes  int64 `json:"peak_memory_bytes"`
+	SampleIntervalNS int64 `json:"sample_interval_ns"`
+	Samples          int   `json:"samples"`
+	// UtilisationPct is the mean SM utilisation of the target's process
+	// (GPUSourceProcess) or of the device (GPUSourceMetrics) over the
+	// measured pass; -1 when unknown.
+	UtilisationPct float64 `json:"utilisation_pct"`
+	// SMClockMHz is the device's SM clock in the samples taken while this
+	// target was running; nil when no sample fell in its blocks.
+	SMClockMHz *ClockRange `json:"sm_clock_mhz,omitempty"`
+}
+
+// ClockRange summarises clock samples, in MHz.
+type ClockRange struct {
+	Min    int `json:"min"`
+	Median int `json:"median"`
+	Max    int `json:"max"`
+	// Samples is the number of readings behind the range.
+	Samples int `json:"samples"`
 }
 
 // Target is one measured model.
@@ -291,8 +350,12 @@ type Target struct {
 	Latency    Latency    `json:"latency"`
 	Throughput Throughput `json:"throughput"`
 	Memory     Memory     `json:"memory"`
-	Errors     Errors     `json:"errors"`
-	Rounds     []Round    `json:"rounds"`
+	// GPU is the target's GPU usage; nil when no GPU was watched for it
+	// (a local model on CPU, an endpoint without --server-pid or
+	// --server-metrics).
+	GPU    *GPUUsage `json:"gpu,omitempty"`
+	Errors Errors    `json:"errors"`
+	Rounds []Round   `json:"rounds"`
 	// Failed says why the target could not be measured to the end (a model
 	// that would not load, a worker that crashed). Rounds measured before
 	// then are kept.

@@ -47,6 +47,13 @@ func runCLI(t *testing.T, ctx context.Context, workerMode string, args ...string
 // GitHub runner never write to its step summary or outputs.
 func runCLIEnv(t *testing.T, ctx context.Context, workerMode string, vars map[string]string, args ...string) cliResult {
 	t.Helper()
+	return runCLIConfigured(t, ctx, workerMode, vars, nil, args...)
+}
+
+// runCLIConfigured is runCLIEnv with configure, when not nil, adjusting
+// the environment (a fake NVML, say) before the command runs.
+func runCLIConfigured(t *testing.T, ctx context.Context, workerMode string, vars map[string]string, configure func(*env), args ...string) cliResult {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	getenv := func(k string) string {
 		if v, ok := vars[k]; ok {
@@ -63,6 +70,9 @@ func runCLIEnv(t *testing.T, ctx context.Context, workerMode string, vars map[st
 		Getenv:     getenv,
 		Executable: func() (string, error) { return os.Args[0], nil },
 		WorkerEnv:  append(os.Environ(), cmdWorkerEnv+"="+workerMode),
+	}
+	if configure != nil {
+		configure(e)
 	}
 	code := execute(ctx, e, args)
 	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}

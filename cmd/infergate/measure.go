@@ -62,11 +62,18 @@ type measurement struct {
 	// profile, when set, runs a profiled pass after the measured one
 	// (--profile; see profile.go).
 	profile *profileConfig
+	// gpu says where local models run and which GPUs to watch.
+	gpu *gpuConfig
 }
 
 // setup finds what the models need: ONNX Runtime for local ones, a
 // validated endpoint configuration for remote ones, and the load shape.
 func (ms *measurement) setup(getenv func(string) string) error {
+	g, err := ms.flags.gpuFlags.validate(ms.models)
+	if err != nil {
+		return err
+	}
+	ms.gpu = g
 	if needsRuntime(ms.models) {
 		lib, err := libraryPath(ms.flags.ORTLib, getenv)
 		if err != nil {
@@ -172,7 +179,7 @@ func (ms *measurement) newResult() *result.Result {
 		MinRounds:         ms.plan.MinRounds,
 		RoundTime:         ms.plan.RoundTime.String(),
 		Concurrency:       ms.plan.Concurrency,
-		Device:            f.Device,
+		Device:            ms.gpu.device.String(),
 		IntraThreads:      f.IntraOpThreads,
 		InterThreads:      f.InterOpThreads,
 		GraphOptimization: f.GraphOptimization,
@@ -211,9 +218,17 @@ type session struct {
 	bindings []*loader.Binding
 	src      *loader.Source
 	srcOpts  loader.SourceOptions
+	// nvml is open when a GPU is watched through it; gpu samples the
+	// watched targets (nil when none).
+	nvml gpuLibrary
+	gpu  *bench.GPUMonitor
 }
 
 func (s *session) close() {
+	s.gpu.Stop()
+	if s.nvml != nil {
+		s.nvml.Close()
+	}
 	if s.src != nil {
 		s.src.Close()
 	}
@@ -247,11 +262,29 @@ func (s *session) source(opts loader.SourceOptions) (*loader.Source, error) {
 // model fails to start as a run failure, res gets the targets with the
 // failure and the error is returned.
 func (ms *measurement) open(ctx context.Context, e *env, logf bench.Logf, res *result.Result) (_ *session, err error) {
+	// GPU problems are bad input, said before anything loads.
+	var nvml gpuLibrary
+	if ms.gpu.needsNVML(ms.models) {
+		var nvmlErr error
+		nvml, nvmlErr = e.openGPU()
+		if err := checkDevice(ms.gpu.device, ms.libPath, nvml, nvmlErr, e.Getenv("CUDA_VISIBLE_DEVICES")); err != nil {
+			if nvml != nil {
+				nvml.Close()
+			}
+			return nil, err
+		}
+		if nvmlErr != nil {
+			return nil, errkind.Input(fmt.Errorf("--server-pid: %w", nvmlErr))
+		}
+	}
 	ds, err := loader.Open(ms.flags.Dataset, loader.ReadOptions{})
 	if err != nil {
+		if nvml != nil {
+			nvml.Close()
+		}
 		return nil, err
 	}
-	s := &session{ds: ds}
+	s := &session{ds: ds, nvml: nvml}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -296,6 +329,11 @@ func (ms *measurement) open(ctx context.Context, e *env, logf bench.Logf, res *r
 		}
 	}
 
+	if s.gpu, err = ms.gpuWatches(e, s.nvml, s.targets, res); err != nil {
+		return nil, err
+	}
+	s.gpu.Start()
+
 	var specs [][]loader.InputSpec
 	for _, t := range s.targets {
 		specs = append(specs, t.Info().Inputs)
@@ -336,21 +374,34 @@ func (ms *measurement) runStage(ctx context.Context, s *session, logf bench.Logf
 		return nil, err
 	}
 	look := func(m *bench.Measurement, look, looks int) (bool, error) {
-		if err := ms.fillTargets(res, m); err != nil {
+		if err := ms.fillTargets(res, m, s.gpu); err != nil {
 			return false, err
 		}
 		return judge(res, look, looks)
 	}
-	m, merr := bench.Measure(ctx, s.targets, src, ms.plan, bench.Hooks{Logf: logf, Look: look})
+	// Only the measured pass tells the GPU monitor when each target runs;
+	// parity and profiling use the targets themselves.
+	measured := make([]bench.Target, len(s.targets))
+	for i, t := range s.targets {
+		measured[i] = s.gpu.Wrap(i, t)
+	}
+	m, merr := bench.Measure(ctx, measured, src, ms.plan, bench.Hooks{Logf: logf, Look: look})
 	res.FinishedAt = time.Now().UTC()
 	res.ToolPeakRSSBytes = selfPeakRSS()
 	if m == nil {
 		return nil, merr
 	}
 	res.Interrupted = m.Interrupted
-	if err := ms.fillTargets(res, m); err != nil {
+	if err := ms.fillTargets(res, m, s.gpu); err != nil {
 		return nil, err
 	}
+	res.Warnings = appendNew(res.Warnings, s.gpu.Warnings()...)
+	var names []string
+	var usages []*result.GPUUsage
+	for _, t := range res.Targets {
+		names, usages = append(names, string(t.Role)), append(usages, t.GPU)
+	}
+	res.Warnings = appendNew(res.Warnings, bench.ClockWarnings(names, usages)...)
 	if merr != nil {
 		res.Verdict = result.VerdictError
 		res.Error = merr.Error()
@@ -373,7 +424,8 @@ func (ms *measurement) start(ctx context.Context, e *env, m model, ds *loader.Da
 		Name:              filepath.Base(m.Path),
 		ModelPath:         m.Path,
 		LibPath:           ms.libPath,
-		Device:            f.Device,
+		Device:            ms.gpu.device.String(),
+		ProviderOptions:   ms.gpu.providerOptions,
 		IntraOpThreads:    f.IntraOpThreads,
 		InterOpThreads:    f.InterOpThreads,
 		GraphOptimization: f.GraphOptimization,
@@ -381,13 +433,18 @@ func (ms *measurement) start(ctx context.Context, e *env, m model, ds *loader.Da
 	})
 }
 
-// fillTargets (re)writes the result's targets from the measurement so far.
-func (ms *measurement) fillTargets(res *result.Result, m *bench.Measurement) error {
+// fillTargets (re)writes the result's targets from the measurement so
+// far, with their GPU use when gpu watches them.
+func (ms *measurement) fillTargets(res *result.Result, m *bench.Measurement, gpu *bench.GPUMonitor) error {
 	res.Targets = res.Targets[:0]
+	usage := gpu.Usage()
 	for i, tm := range m.Targets {
 		rt, err := tm.ToResult(ms.models[i].Role)
 		if err != nil {
 			return errkind.Run(err)
+		}
+		if i < len(usage) {
+			rt.GPU = usage[i]
 		}
 		res.Targets = append(res.Targets, rt)
 	}
@@ -400,6 +457,16 @@ func (ms *measurement) fillTargets(res *result.Result, m *bench.Measurement) err
 		res.TestSet.SizeP10, res.TestSet.SizeP50, res.TestSet.SizeP90 = sc.Quantile(0.1), sc.Quantile(0.5), sc.Quantile(0.9)
 	}
 	return nil
+}
+
+// appendNew appends the lines not in list yet.
+func appendNew(list []string, lines ...string) []string {
+	for _, l := range lines {
+		if !slices.Contains(list, l) {
+			list = append(list, l)
+		}
+	}
+	return list
 }
 
 // libraryPath finds ONNX Runtime: --ort-lib, then $ONNXRUNTIME_LIB, then

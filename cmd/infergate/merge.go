@@ -305,6 +305,7 @@ func specsFromConfig(res *result.Result) ([]compare.Spec, error) {
 		"max-p99-increase":        &o.MaxP99Increase,
 		"min-throughput-ratio":    &o.MinThroughputRatio,
 		"max-memory-increase":     &o.MaxMemoryIncrease,
+		"max-gpu-memory-increase": &o.MaxGPUMemoryIncrease,
 		"max-size-slope-increase": &o.MaxSizeSlopeIncrease,
 		"max-error-rate":          &o.MaxErrorRate,
 		"max-p50":                 &o.MaxP50,

@@ -45,7 +45,7 @@ type measureFlags struct {
 	Confidence     float64
 	OnInconclusive string
 
-	Device            string
+	gpuFlags
 	IntraOpThreads    int
 	InterOpThreads    int
 	GraphOptimization string
@@ -89,7 +89,7 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.BatchSizes, "batch-sizes", "", "batch-size sweep: a whole measurement at each --batch-size of this `list`, e.g. 1,8,32, each judged with the checks (at most 16 stages)")
 
 	f.endpointFlags.register(fs)
-	fs.StringVar(&f.Device, "device", "cpu", "execution device (cpu)")
+	f.gpuFlags.register(fs)
 	fs.IntVar(&f.IntraOpThreads, "intra-op-threads", 0, "ONNX Runtime intra-op threads (0: its default)")
 	fs.IntVar(&f.InterOpThreads, "inter-op-threads", 0, "ONNX Runtime inter-op threads (0: its default)")
 	fs.StringVar(&f.GraphOptimization, "graph-optimization", "all", "ONNX Runtime graph optimisation: "+strings.Join(bench.GraphOptimizationLevels, ", "))
@@ -184,9 +184,6 @@ func (f *measureFlags) plan() (bench.Plan, error) {
 	}
 	if !validGraphOpt(f.GraphOptimization) {
 		return p, errkind.Input(fmt.Errorf("--graph-optimization %q: want one of %s", f.GraphOptimization, strings.Join(bench.GraphOptimizationLevels, ", ")))
-	}
-	if f.Device != "cpu" {
-		return p, errkind.Input(fmt.Errorf("--device %q: only cpu is supported in this version", f.Device))
 	}
 	if err := f.outputFlags.validate(); err != nil {
 		return p, err

@@ -28,6 +28,15 @@ type env struct {
 	// WorkerEnv is the environment a worker process starts with (nil:
 	// inherit).
 	WorkerEnv []string
+	// OpenGPU opens NVML (nil: the real one); tests give a fake.
+	OpenGPU func() (gpuLibrary, error)
+}
+
+func (e *env) openGPU() (gpuLibrary, error) {
+	if e.OpenGPU != nil {
+		return e.OpenGPU()
+	}
+	return openNVML()
 }
 
 func processEnv() *env {

@@ -31,7 +31,9 @@ type runOptions struct {
 	MaxP99Increase     string
 	MinThroughputRatio string
 	MaxMemoryIncrease  string
-	MaxErrorRate       string
+	// MaxGPUMemoryIncrease bounds candidate/production peak GPU memory.
+	MaxGPUMemoryIncrease string
+	MaxErrorRate         string
 	// MaxSizeSlopeIncrease bounds candidate/production latency-vs-size slope.
 	MaxSizeSlopeIncrease string
 
@@ -98,6 +100,7 @@ func (o *runOptions) registerChecks(fs *pflag.FlagSet) {
 	fs.StringVar(&o.MaxP99Increase, "max-p99-increase", "", "fail when candidate/production p99 exceeds this `ratio`")
 	fs.StringVar(&o.MinThroughputRatio, "min-throughput-ratio", "", "fail when candidate/production inferences per second fall below this `ratio`, e.g. 0.9")
 	fs.StringVar(&o.MaxMemoryIncrease, "max-memory-increase", "", "fail when candidate/production peak resident memory exceeds this `ratio`")
+	fs.StringVar(&o.MaxGPUMemoryIncrease, "max-gpu-memory-increase", "", "fail when candidate/production peak GPU memory exceeds this `ratio` (needs --device cuda, or --server-pid / --server-metrics for endpoints)")
 	fs.StringVar(&o.MaxSizeSlopeIncrease, "max-size-slope-increase", "", "fail when candidate/production slope of latency against input size (sequence length, else elements) exceeds this `ratio`")
 	fs.StringVar(&o.MaxErrorRate, "max-error-rate", "", "fail when the candidate's failed requests exceed this `fraction` (0.01 or 1%)")
 }
@@ -184,6 +187,9 @@ func (o *runOptions) validate(getenv func(string) string) (*gate, error) {
 	if err := g.setup(getenv); err != nil {
 		return nil, err
 	}
+	if err := g.gpu.checkGPUChecks(g.given, g.models); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -198,6 +204,7 @@ func (o *runOptions) thresholds(given map[string]string) (compare.Thresholds, er
 		{"max-p99-increase", o.MaxP99Increase, &t.MaxP99Increase},
 		{"min-throughput-ratio", o.MinThroughputRatio, &t.MinThroughputRatio},
 		{"max-memory-increase", o.MaxMemoryIncrease, &t.MaxMemoryIncrease},
+		{"max-gpu-memory-increase", o.MaxGPUMemoryIncrease, &t.MaxGPUMemoryIncrease},
 		{"max-size-slope-increase", o.MaxSizeSlopeIncrease, &t.MaxSizeSlopeIncrease},
 	}
 	for _, r := range ratios {
