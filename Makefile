@@ -13,6 +13,9 @@ TEST_TIMEOUT ?= 15m
 ACTIONLINT_VERSION ?= v1.7.12
 # staticcheck, the same way (the newest the module proxy serves here).
 STATICCHECK_VERSION ?= v0.8.2
+# go-nvml's cgo prologue calls NVML functions its own header marks
+# deprecated: a screenful of gcc warnings on every fresh build, none ours.
+export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
 .PHONY: all build ort test vet lint-actions demo gen fuzz bench-overhead bench-loader eval-gate clean
 
