@@ -14,6 +14,7 @@ import (
 	"github.com/infergate/infergate/bench"
 	"github.com/infergate/infergate/internal/errkind"
 	"github.com/infergate/infergate/internal/gpu"
+	"github.com/infergate/infergate/internal/ortlib"
 	"github.com/infergate/infergate/result"
 )
 
@@ -230,6 +231,15 @@ func checkDevice(dev bench.Device, libPath string, lib gpuLibrary, nvmlErr error
 // as …/libonnxruntime.so.1.24.3 or the cache's …/1.24.3/libonnxruntime.so.1;
 // "" when the path does not say.
 func ortVersionOf(libPath string) string {
+	if v := versionInPath(libPath); v != "" {
+		return v
+	}
+	// A path that does not say (…/libonnxruntime.so.1): infergate needs
+	// the 1.24 C API, so the pinned version is the one to get.
+	return ortlib.Version
+}
+
+func versionInPath(libPath string) string {
 	for _, part := range slices.Backward(strings.Split(libPath, "/")) {
 		v := strings.TrimPrefix(part, "libonnxruntime.so.")
 		if strings.Count(v, ".") == 2 && v[0] >= '0' && v[0] <= '9' {
@@ -254,11 +264,13 @@ func (ms *measurement) gpuWatches(e *env, lib gpuLibrary, targets []bench.Target
 	watches := make([]*bench.GPUWatch, len(ms.models))
 	any := false
 	seen := map[int]bool{}
+	seenUUID := map[string]bool{}
 	addDevice := func(info gpu.DeviceInfo) {
-		if seen[info.Index] && info.Index >= 0 {
+		// Several metrics endpoints may report the same GPU: list it once.
+		if (info.Index >= 0 && seen[info.Index]) || (info.UUID != "" && seenUUID[info.UUID]) {
 			return
 		}
-		seen[info.Index] = true
+		seen[info.Index], seenUUID[info.UUID] = true, info.UUID != ""
 		res.Machine.GPUs = append(res.Machine.GPUs, result.GPUDevice{
 			Index: info.Index, UUID: info.UUID, Name: info.Name, MemoryTotalBytes: info.MemoryTotalBytes,
 			Driver: info.Driver, CUDA: info.CUDA, SMClockMaxMHz: info.SMClockMaxMHz,

@@ -276,3 +276,17 @@ func TestServerMetricsGPUMemoryGate(t *testing.T) {
 		t.Error("the metrics URL's token leaked")
 	}
 }
+
+func TestORTVersionOf(t *testing.T) {
+	for path, want := range map[string]string{
+		"/opt/ort/lib/libonnxruntime.so.1.22.0":                         "1.22.0",
+		"/root/.cache/infergate/onnxruntime/1.24.3/libonnxruntime.so.1": "1.24.3",
+		// A path that does not say: the version infergate is built for.
+		"/tmp/x/libonnxruntime.so.1": ortlib.Version,
+		"libonnxruntime.so":          ortlib.Version,
+	} {
+		if got := ortVersionOf(path); got != want {
+			t.Errorf("ortVersionOf(%q) = %q, want %q", path, got, want)
+		}
+	}
+}

@@ -179,10 +179,14 @@ func (ms *measurement) newResult() *result.Result {
 		MinRounds:         ms.plan.MinRounds,
 		RoundTime:         ms.plan.RoundTime.String(),
 		Concurrency:       ms.plan.Concurrency,
-		Device:            ms.gpu.device.String(),
 		IntraThreads:      f.IntraOpThreads,
 		InterThreads:      f.InterOpThreads,
 		GraphOptimization: f.GraphOptimization,
+	}
+	if needsRuntime(ms.models) {
+		// Endpoints run where their servers put them: the device is a
+		// local model's only.
+		res.Config.Device = ms.gpu.device.String()
 	}
 	if ms.plan.Measure.Duration > 0 {
 		res.Config.Duration = ms.plan.Measure.Duration.String()
