@@ -67,8 +67,8 @@ func TestGPUMonitorAttributesMemoryUtilisationAndClocks(t *testing.T) {
 	}
 	// The measured pass: production at 1980 MHz, the candidate throttled.
 	dev.next = gpu.Sample{UtilisationPct: 50, SMClockMHz: 1980,
-		ProcessMemory:  map[int]int64{prodPID: 1 << 30, candPID: 2 << 30},
-		ProcessSMUtil:  map[int]float64{prodPID: 40, candPID: 80},
+		ProcessMemory:   map[int]int64{prodPID: 1 << 30, candPID: 2 << 30},
+		ProcessSMUtil:   map[int]float64{prodPID: 40, candPID: 80},
 		MemoryUsedBytes: 3 << 30}
 	if _, err := prod.Run(context.Background(), Block{ResetPeak: true}); err != nil {
 		t.Fatal(err)
@@ -249,5 +249,47 @@ func TestCUDAProviderOnCPUBuild(t *testing.T) {
 	}
 	if err := appendProvider(opts, Device{Kind: DeviceCPU}, nil); err != nil {
 		t.Errorf("cpu: %v", err)
+	}
+}
+
+// TestPrimeNewShapes: a GPU session runs each input shape once, untimed,
+// the first time the shape arrives; shapes already seen are not primed
+// again. primeOnCPU lets the CPU session stand in for a GPU here.
+func TestPrimeNewShapes(t *testing.T) {
+	tgt, err := StartONNX(context.Background(), testConfig(t, testdata("mlp_base.onnx"), "serve-prime"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	for i, step := range []struct {
+		batches []BlockBatch
+		primed  int64
+	}{
+		{[]BlockBatch{mlpBatch(1), mlpBatch(2), mlpBatch(1)}, 2}, // shapes [1 64] and [2 64]
+		{nil, 0}, // the same batches again
+		{[]BlockBatch{mlpBatch(2), mlpBatch(3)}, 1}, // [3 64] is new
+	} {
+		res, err := tgt.Run(context.Background(), Block{Batches: step.batches, Requests: 10, Record: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Primed != step.primed {
+			t.Errorf("block %d: primed %d calls, want %d", i, res.Primed, step.primed)
+		}
+		// Priming is not measuring: the block's own calls are all counted,
+		// and only they.
+		if res.Requests != 10 || res.Histogram.Count() != 10 {
+			t.Errorf("block %d: %d requests, %d recorded; want 10", i, res.Requests, res.Histogram.Count())
+		}
+	}
+	// A CPU worker without the test switch never primes.
+	cpu, err := StartONNX(context.Background(), testConfig(t, testdata("mlp_base.onnx"), "serve"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpu.Close()
+	res, err := cpu.Run(context.Background(), Block{Batches: []BlockBatch{mlpBatch(1)}, Requests: 5})
+	if err != nil || res.Primed != 0 {
+		t.Errorf("CPU worker primed %d (%v)", res.Primed, err)
 	}
 }

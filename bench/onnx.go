@@ -203,6 +203,7 @@ func (t *onnxTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
 		FirstError:    reply.FirstError,
 		Elapsed:       time.Duration(reply.ElapsedNS),
 		PeakRSSBytes:  reply.PeakRSSBytes,
+		Primed:        reply.Primed,
 	}
 	if reply.Histogram != "" {
 		h, err := result.DecodeHistogram(reply.Histogram)

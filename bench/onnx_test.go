@@ -33,6 +33,13 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	case "serve-prime":
+		primeOnCPU = true
+		if err := ServeWorker(os.NewFile(3, "requests"), os.NewFile(4, "replies")); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
 	case "crash-on-block":
 		crashOnBlock()
 	}

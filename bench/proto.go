@@ -84,8 +84,11 @@ type blockReply struct {
 	FirstError    string
 	ElapsedNS     int64
 	PeakRSSBytes  int64
-	SizeBuckets   []wireSizeBucket
-	Err           *wireError
+	// Primed counts the untimed calls that primed new input shapes on a
+	// GPU before the block (see worker.prime).
+	Primed      int64
+	SizeBuckets []wireSizeBucket
+	Err         *wireError
 }
 
 type wireSizeBucket struct {

@@ -123,6 +123,9 @@ type BlockResult struct {
 	// PeakRSSBytes is the target's peak resident set so far (since the last
 	// ResetPeak); 0 when unknown.
 	PeakRSSBytes int64
+	// Primed counts untimed calls that ran new input shapes once on a GPU
+	// before the block, so that their first-call costs stay out of it.
+	Primed int64
 	// Late counts open-loop calls that started later than scheduled (all
 	// callers were busy).
 	Late int64

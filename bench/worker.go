@@ -350,7 +350,7 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 		reply.Err = &wireError{Message: "worker: block without batches"}
 		return reply
 	}
-	w.prime()
+	reply.Primed = w.prime()
 	if req.ResetPeak {
 		resetPeakRSS()
 	}
@@ -449,15 +449,21 @@ func (w *worker) runBlock(req *blockRequest, wbs []wireBatch) (reply blockReply)
 	return reply
 }
 
+// primeOnCPU makes CPU sessions prime new shapes too, so that tests on
+// machines without a GPU can watch prime work.
+var primeOnCPU = false
+
 // prime runs, untimed, each input shape a GPU session has not run yet.
 // The first call of a shape initialises CUDA lazily, lets cuDNN search
 // its convolution algorithms and grows the memory arena: costs of the
 // first call, which belong to warmup wherever the shape first shows up,
 // even in a measured round. A failing call is left to the timed loop to
 // count.
-func (w *worker) prime() {
-	if !w.device.GPU() {
-		return
+//
+// It returns the number of calls it made.
+func (w *worker) prime() (calls int64) {
+	if !w.device.GPU() && !primeOnCPU {
+		return 0
 	}
 	if w.primed == nil {
 		w.primed = map[string]bool{}
@@ -469,6 +475,7 @@ func (w *worker) prime() {
 			continue
 		}
 		w.primed[key] = true
+		calls++
 		clear(outputs)
 		_ = w.session.Run(w.batches[i].values, outputs)
 		for _, o := range outputs {
@@ -477,6 +484,7 @@ func (w *worker) prime() {
 			}
 		}
 	}
+	return calls
 }
 
 // keepBatches makes new batches replace the ones kept from the last
