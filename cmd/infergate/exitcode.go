@@ -24,8 +24,13 @@ const (
 	// ExitInconclusive: a check could not be decided and the user asked
 	// for that to fail the build.
 	ExitInconclusive ExitCode = 4
-	// ExitInterrupted: SIGINT or SIGTERM stopped the run (128 + SIGINT).
+	// ExitInterrupted: SIGINT stopped the run (128 + SIGINT); see
+	// ExitTerminated.
 	ExitInterrupted ExitCode = 130
+	// ExitTerminated: SIGTERM stopped the run (128 + SIGTERM). Commands
+	// report ExitInterrupted for any cancellation; Main turns it into the
+	// signal's own code.
+	ExitTerminated ExitCode = 143
 )
 
 // exitCodeFor is the one place where errors and verdicts become exit codes.

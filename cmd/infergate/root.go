@@ -49,10 +49,53 @@ func processEnv() *env {
 }
 
 // Main runs infergate with the given arguments and returns its exit code.
+//
+// The first SIGINT or SIGTERM cancels the run: the workers stop, what was
+// measured is judged and written (marked interrupted), and the exit code is
+// 128 + the signal's number. A second signal exits at once; the workers,
+// which die with their parent, go with it.
 func Main(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go watchSignals(sigs, cancel, os.Exit, os.Stderr)
 	return int(execute(ctx, processEnv(), args))
+}
+
+// watchSignals cancels the run on the first signal and exits on the second.
+func watchSignals(sigs <-chan os.Signal, cancel context.CancelCauseFunc, exit func(int), stderr io.Writer) {
+	sig := (<-sigs).(syscall.Signal)
+	cancel(&interrupted{sig})
+	fmt.Fprintf(stderr, "infergate: %s: stopping, writing what was measured (signal again to exit now)\n", signalName(sig))
+	sig = (<-sigs).(syscall.Signal)
+	exit(128 + int(sig))
+}
+
+// interrupted is why a run's context was cancelled: a signal.
+type interrupted struct{ sig syscall.Signal }
+
+func (e *interrupted) Error() string { return "interrupted by " + signalName(e.sig) }
+
+func signalName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
+// interruptCode is the exit code of a run a signal cut short: 128 + its
+// number (130 for SIGINT, 143 for SIGTERM), as shells report it.
+func interruptCode(ctx context.Context) ExitCode {
+	var in *interrupted
+	if errors.As(context.Cause(ctx), &in) {
+		return ExitCode(128 + int(in.sig))
+	}
+	return ExitInterrupted
 }
 
 // codeError carries an exit code decided by a command (a verdict), as
@@ -83,9 +126,15 @@ func execute(ctx context.Context, e *env, args []string) ExitCode {
 	}
 	var ce *codeError
 	if errors.As(err, &ce) {
+		if ce.code == ExitInterrupted {
+			return interruptCode(ctx)
+		}
 		return ce.code
 	}
 	code := exitCodeFor(err, "", false)
+	if code == ExitInterrupted {
+		code = interruptCode(ctx)
+	}
 	if errkind.Of(err) == errkind.KindUnknown && !errors.Is(err, context.Canceled) {
 		// Commands classify their own errors, so an unclassified one comes
 		// from cobra itself: an unknown command or flag.
@@ -112,7 +161,8 @@ test set, through identical warmup and measured passes, and exits non-zero
 when the candidate breaks a threshold.
 
 Exit codes: 0 pass, 1 regression, 2 bad usage or input, 3 run failed,
-4 inconclusive (when asked to fail on it), 130 interrupted.`,
+4 inconclusive (when asked to fail on it), 130/143 interrupted by
+SIGINT/SIGTERM (the partial result is written).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
