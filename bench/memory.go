@@ -17,6 +17,23 @@ func procStatusBytes(field string) int64 {
 	return parseStatusField(data, field)
 }
 
+// processRSS reads another process's resident set; 0 when it is gone or
+// /proc is not available.
+func processRSS(pid int) int64 {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	return parseStatusField(data, "VmRSS")
+}
+
+// preferForOOMKill makes the kernel's OOM killer pick the process first
+// (oom_score_adj 1000; raising it needs no privilege), so that a runaway
+// model takes down its worker, not the CI runner's other processes.
+func preferForOOMKill(pid int) {
+	_ = os.WriteFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", []byte("1000"), 0)
+}
+
 func parseStatusField(data []byte, field string) int64 {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	prefix := []byte(field + ":")

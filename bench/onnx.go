@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,6 +33,13 @@ type ONNXConfig struct {
 	IntraOpThreads    int    // 0: ONNX Runtime's default
 	InterOpThreads    int    // 0: ONNX Runtime's default
 	GraphOptimization string // disable, basic, extended, all (default)
+	// MaxMemory, when positive, caps the worker's resident memory: a
+	// worker above it is killed, and the target fails saying so.
+	MaxMemory int64
+	// CallTimeout bounds every request to the worker (loading the model, a
+	// block); 0 means DefaultWorkerTimeout. A worker that does not answer
+	// in time is killed.
+	CallTimeout time.Duration
 	// Worker is the command that starts a worker process: the infergate
 	// binary with its hidden "worker" subcommand, or a test binary that
 	// serves as one.
@@ -45,18 +54,31 @@ type WorkerCommand struct {
 	Env []string
 }
 
+// DefaultWorkerTimeout bounds each request to a worker: long enough for a
+// large model to load, short enough that a hung model does not hold a CI
+// job until its own timeout.
+const DefaultWorkerTimeout = 10 * time.Minute
+
+// memoryPollInterval is how often the parent reads a capped worker's RSS.
+const memoryPollInterval = 20 * time.Millisecond
+
 // onnxTarget hosts a model in a worker process of its own, so its memory is
 // its own and a crash in the model fails the target, not the run.
 type onnxTarget struct {
 	info      TargetInfo
-	cmd       *exec.Cmd
-	reqW      io.WriteCloser
-	enc       *gob.Encoder
-	dec       *gob.Decoder
-	stderr    *tailBuffer
-	done      chan struct{} // closed when the worker has exited
-	waitErr   error
-	closeOnce sync.Once
+	timeout   time.Duration
+	maxMemory int64
+	// overMemory is the RSS at which the memory watchdog killed the
+	// worker; 0 while it has not.
+	overMemory atomic.Int64
+	cmd        *exec.Cmd
+	reqW       io.WriteCloser
+	enc        *gob.Encoder
+	dec        *gob.Decoder
+	stderr     *tailBuffer
+	done       chan struct{} // closed when the worker has exited
+	waitErr    error
+	closeOnce  sync.Once
 }
 
 // StartONNX starts a worker and loads the model into it. Errors in the
@@ -82,8 +104,15 @@ func StartONNX(ctx context.Context, cfg ONNXConfig) (Target, error) {
 		return nil, errkind.Run(fmt.Errorf("start worker: %w", err))
 	}
 	t := &onnxTarget{
-		stderr: &tailBuffer{max: 4096},
-		done:   make(chan struct{}),
+		stderr:    &tailBuffer{max: 4096},
+		done:      make(chan struct{}),
+		timeout:   cfg.CallTimeout,
+		maxMemory: cfg.MaxMemory,
+		// Named from the start, so that a death while loading says whose.
+		info: TargetInfo{Name: cfg.Name},
+	}
+	if t.timeout <= 0 {
+		t.timeout = DefaultWorkerTimeout
 	}
 	cmd := exec.Command(cfg.Worker.Path, cfg.Worker.Args...)
 	cmd.Env = cfg.Worker.Env
@@ -111,6 +140,10 @@ func StartONNX(ctx context.Context, cfg ONNXConfig) (Target, error) {
 		repR.Close()
 		close(t.done)
 	}()
+	preferForOOMKill(cmd.Process.Pid)
+	if t.maxMemory > 0 {
+		go t.watchMemory()
+	}
 
 	var reply loadReply
 	load := wireRequest{Load: &loadRequest{
@@ -249,6 +282,8 @@ func (t *onnxTarget) callWithBatches(ctx context.Context, head wireRequest, batc
 // the context, whichever comes first. On cancellation the worker is
 // killed: a block in flight cannot be stopped any other way.
 func (t *onnxTarget) call(ctx context.Context, send func(*gob.Encoder) error, reply any) error {
+	timer := time.NewTimer(t.timeout)
+	defer timer.Stop()
 	errc := make(chan error, 1)
 	go func() {
 		if err := send(t.enc); err != nil {
@@ -272,22 +307,52 @@ func (t *onnxTarget) call(ctx context.Context, send func(*gob.Encoder) error, re
 	case <-ctx.Done():
 		t.kill()
 		return ctx.Err()
+	case <-timer.C:
+		t.kill()
+		return errkind.Run(fmt.Errorf("worker for %s did not answer within %v (a hung model?); killed it", t.name(), t.timeout))
 	}
 }
 
+// watchMemory kills the worker when its resident set passes the cap. A
+// poll cannot stop an allocation in its tracks, so the cap can be
+// overshot by what one poll interval allows; the kernel's OOM killer,
+// which prefers workers (preferForOOMKill), is the backstop.
+func (t *onnxTarget) watchMemory() {
+	tick := time.NewTicker(memoryPollInterval)
+	defer tick.Stop()
+	pid := t.cmd.Process.Pid
+	for {
+		select {
+		case <-t.done:
+			return
+		case <-tick.C:
+			if rss := processRSS(pid); rss > t.maxMemory {
+				t.overMemory.Store(rss)
+				t.kill()
+				return
+			}
+		}
+	}
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+func (t *onnxTarget) name() string {
+	if t.info.Name == "" {
+		return "model"
+	}
+	return t.info.Name
+}
+
 func (t *onnxTarget) deathError(ioErr error) error {
-	name := t.info.Name
-	if name == "" {
-		name = "model"
+	name := t.name()
+	if rss := t.overMemory.Load(); rss > 0 {
+		return fmt.Errorf("worker for %s passed --max-memory %s (resident %s) and was killed", name, mib(t.maxMemory), mib(rss))
 	}
 	var why string
 	select {
 	case <-t.done:
-		if t.waitErr != nil {
-			why = t.waitErr.Error() // e.g. "signal: segmentation fault"
-		} else {
-			why = "exited"
-		}
+		why = exitReason(t.waitErr)
 	default:
 		why = fmt.Sprintf("stopped answering (%v)", ioErr)
 	}
@@ -296,6 +361,37 @@ func (t *onnxTarget) deathError(ioErr error) error {
 		msg += ": " + tail
 	}
 	return errors.New(msg)
+}
+
+// exitReason says how a worker ended, naming its signal. SIGKILL that
+// infergate did not send is most often the kernel's OOM killer.
+func exitReason(waitErr error) string {
+	var exit *exec.ExitError
+	if !errors.As(waitErr, &exit) {
+		if waitErr != nil {
+			return waitErr.Error()
+		}
+		return "exited"
+	}
+	ws, ok := exit.Sys().(syscall.WaitStatus)
+	switch {
+	case ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL:
+		return "killed by SIGKILL (the kernel's OOM killer does this when memory runs out: see dmesg, or cap the worker with --max-memory)"
+	case ok && ws.Signaled():
+		return fmt.Sprintf("killed by %s (%s)", signalName(ws.Signal()), ws.Signal())
+	}
+	return exit.Error() // e.g. "exit status 139"
+}
+
+func signalName(sig syscall.Signal) string {
+	names := map[syscall.Signal]string{
+		syscall.SIGSEGV: "SIGSEGV", syscall.SIGABRT: "SIGABRT", syscall.SIGBUS: "SIGBUS",
+		syscall.SIGILL: "SIGILL", syscall.SIGFPE: "SIGFPE", syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT",
+	}
+	if n, ok := names[sig]; ok {
+		return n
+	}
+	return "signal " + strconv.Itoa(int(sig))
 }
 
 func (t *onnxTarget) kill() {

@@ -5,9 +5,11 @@ import (
 	"encoding/gob"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -42,6 +44,41 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	case "crash-on-block":
 		crashOnBlock()
+	case "hog-on-block", "hang-on-block":
+		misbehaveOnBlock(os.Getenv(workerModeEnv))
+	}
+}
+
+// misbehaveOnBlock serves a load like a real worker, then, on the first
+// block, either takes memory until it is killed (hog) or never answers
+// (hang).
+func misbehaveOnBlock(mode string) {
+	dec := gob.NewDecoder(os.NewFile(3, "requests"))
+	enc := gob.NewEncoder(os.NewFile(4, "replies"))
+	var w worker
+	var hoard [][]byte
+	for {
+		var req wireRequest
+		if err := dec.Decode(&req); err != nil {
+			os.Exit(0)
+		}
+		if req.Block == nil {
+			if err := enc.Encode(w.load(req.Load)); err != nil {
+				os.Exit(1)
+			}
+			continue
+		}
+		for {
+			if mode == "hang-on-block" {
+				time.Sleep(time.Hour)
+			}
+			chunk := make([]byte, 16<<20)
+			for i := range chunk {
+				chunk[i] = byte(i) // touch every page: resident, not just reserved
+			}
+			hoard = append(hoard, chunk)
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 }
 
@@ -248,5 +285,54 @@ func TestONNXTargetReusesBatchesAndAccumulates(t *testing.T) {
 	}
 	if second.Histogram == nil || second.Histogram.Count() != 41 || second.Rows != 6*3+5*1 {
 		t.Fatalf("closing block: histogram %v, %d rows; want 41 samples over both blocks, 23 rows", second.Histogram, second.Rows)
+	}
+}
+
+func TestMaxMemoryKillsWorker(t *testing.T) {
+	cfg := testConfig(t, testdata("mlp_base.onnx"), "hog-on-block")
+	cfg.MaxMemory = 256 << 20
+	tgt, err := StartONNX(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	_, err = tgt.Run(context.Background(), Block{Batches: []BlockBatch{mlpBatch(1)}, Requests: 10})
+	if err == nil || errkind.Of(err) != errkind.KindRun {
+		t.Fatalf("err = %v, want a run failure", err)
+	}
+	for _, want := range []string{"worker for candidate passed --max-memory 256 MiB", "was killed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%q lacks %q", err, want)
+		}
+	}
+}
+
+func TestWorkerTimeoutKillsHungWorker(t *testing.T) {
+	cfg := testConfig(t, testdata("mlp_base.onnx"), "hang-on-block")
+	cfg.CallTimeout = 500 * time.Millisecond
+	tgt, err := StartONNX(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	_, err = tgt.Run(context.Background(), Block{Batches: []BlockBatch{mlpBatch(1)}, Requests: 10})
+	if err == nil || errkind.Of(err) != errkind.KindRun || !strings.Contains(err.Error(), "did not answer within 500ms") {
+		t.Fatalf("err = %v, want a run failure naming the timeout", err)
+	}
+}
+
+func TestExitReasonNamesSignals(t *testing.T) {
+	for sig, want := range map[string]string{
+		"KILL": "killed by SIGKILL (the kernel's OOM killer",
+		"SEGV": "killed by SIGSEGV",
+		"ABRT": "killed by SIGABRT",
+	} {
+		err := exec.Command("sh", "-c", "kill -"+sig+" $$").Run()
+		if got := exitReason(err); !strings.HasPrefix(got, want) {
+			t.Errorf("SIG%s: %q, want %q…", sig, got, want)
+		}
+	}
+	if got := exitReason(exec.Command("sh", "-c", "exit 3").Run()); got != "exit status 3" {
+		t.Errorf("exit 3: %q", got)
 	}
 }

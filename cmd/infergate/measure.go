@@ -31,6 +31,15 @@ type model struct {
 	InputMap map[string]string
 }
 
+// label names the model's side in errors: "production model",
+// "candidate model", or "model" for bench's only one.
+func (m model) label() string {
+	if m.Role == result.RoleSingle {
+		return "model"
+	}
+	return string(m.Role) + " model"
+}
+
 // where names the model for progress lines and errors.
 func (m model) where() string {
 	if m.URL != "" {
@@ -83,6 +92,9 @@ func (ms *measurement) setup(getenv func(string) string) error {
 	}
 	if err := ms.checkStages(); err != nil {
 		return err
+	}
+	if ms.flags.MaxMemory != "" && !needsRuntime(ms.models) {
+		return errkind.Input(errors.New("--max-memory caps local models' workers; an endpoint's memory is its server's"))
 	}
 	remoteModels := slices.ContainsFunc(ms.models, func(m model) bool { return m.URL != "" })
 	if !remoteModels {
@@ -311,7 +323,7 @@ func (ms *measurement) open(ctx context.Context, e *env, logf bench.Logf, res *r
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			err = fmt.Errorf("%s model: %w", m.Role, err)
+			err = fmt.Errorf("%s: %w", m.label(), err)
 			if errkind.Of(err) == errkind.KindRun {
 				// An endpoint that never became ready, a worker that died
 				// while loading: the run failed, and the report says so.
@@ -424,6 +436,12 @@ func (ms *measurement) start(ctx context.Context, e *env, m model, ds *loader.Da
 	if err != nil {
 		return nil, errkind.Run(fmt.Errorf("cannot find the infergate binary to start workers: %w", err))
 	}
+	var maxMemory int64
+	if f.MaxMemory != "" {
+		if maxMemory, err = bench.ParseSize("max-memory", f.MaxMemory); err != nil {
+			return nil, err
+		}
+	}
 	return bench.StartONNX(ctx, bench.ONNXConfig{
 		Name:              filepath.Base(m.Path),
 		ModelPath:         m.Path,
@@ -433,6 +451,8 @@ func (ms *measurement) start(ctx context.Context, e *env, m model, ds *loader.Da
 		IntraOpThreads:    f.IntraOpThreads,
 		InterOpThreads:    f.InterOpThreads,
 		GraphOptimization: f.GraphOptimization,
+		MaxMemory:         maxMemory,
+		CallTimeout:       f.WorkerTimeout,
 		Worker:            bench.WorkerCommand{Path: exe, Args: []string{"worker"}, Env: e.WorkerEnv},
 	})
 }

@@ -50,6 +50,10 @@ type measureFlags struct {
 	InterOpThreads    int
 	GraphOptimization string
 	ORTLib            string
+	// MaxMemory caps each local model's worker (a size such as 2GiB);
+	// WorkerTimeout bounds every request to a worker.
+	MaxMemory     string
+	WorkerTimeout time.Duration
 
 	endpointFlags
 	outputFlags
@@ -93,6 +97,8 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.IntraOpThreads, "intra-op-threads", 0, "ONNX Runtime intra-op threads (0: its default)")
 	fs.IntVar(&f.InterOpThreads, "inter-op-threads", 0, "ONNX Runtime inter-op threads (0: its default)")
 	fs.StringVar(&f.GraphOptimization, "graph-optimization", "all", "ONNX Runtime graph optimisation: "+strings.Join(bench.GraphOptimizationLevels, ", "))
+	fs.StringVar(&f.MaxMemory, "max-memory", "", "kill a local model's worker whose resident memory passes this `size` (e.g. 4GiB): the target fails, the run exits 3, the CI machine survives")
+	fs.DurationVar(&f.WorkerTimeout, "worker-timeout", bench.DefaultWorkerTimeout, "longest a local model's worker may take to answer one request (loading, a block) before it is killed as hung")
 	fs.StringVar(&f.ORTLib, "ort-lib", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_LIB, then the cache that `make ort` fills)")
 
 	f.outputFlags.register(fs)
@@ -181,6 +187,14 @@ func (f *measureFlags) plan() (bench.Plan, error) {
 	}
 	if f.IntraOpThreads < 0 || f.InterOpThreads < 0 {
 		return p, errkind.Input(errors.New("--intra-op-threads and --inter-op-threads must not be negative"))
+	}
+	if f.WorkerTimeout <= 0 {
+		return p, errkind.Input(fmt.Errorf("--worker-timeout %v: must be positive", f.WorkerTimeout))
+	}
+	if f.MaxMemory != "" {
+		if _, err := bench.ParseSize("max-memory", f.MaxMemory); err != nil {
+			return p, err
+		}
 	}
 	if !validGraphOpt(f.GraphOptimization) {
 		return p, errkind.Input(fmt.Errorf("--graph-optimization %q: want one of %s", f.GraphOptimization, strings.Join(bench.GraphOptimizationLevels, ", ")))
