@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/infergate/infergate/bench"
@@ -494,7 +495,9 @@ func appendNew(list []string, lines ...string) []string {
 }
 
 // libraryPath finds ONNX Runtime: --ort-lib, then $ONNXRUNTIME_LIB, then
-// the per-user cache that `make ort` fills.
+// the per-user cache that `make ort` fills. A library from the cache must
+// be the one `make ort` verified: its SHA-256 is checked again before
+// anything loads it, so a corrupted or swapped file is refused.
 func libraryPath(flag string, getenv func(string) string) (string, error) {
 	if flag != "" {
 		return flag, nil
@@ -505,12 +508,39 @@ func libraryPath(flag string, getenv func(string) string) (string, error) {
 	p, err := ortlib.CachePath()
 	if err == nil {
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
+			return p, checkPinned(p)
 		}
 	}
 	return "", errkind.Input(fmt.Errorf("no ONNX Runtime library found: run `make ort` (fetches ONNX Runtime %s into %s), or point --ort-lib or %s at libonnxruntime.so of version 1.24.x",
 		ortlib.Version, orUnknown(p), ortlib.EnvVar))
 }
+
+// checkPinned refuses a cached library whose SHA-256 is not the pinned one.
+// A file already checked, unchanged since (same size and modification
+// time), is not hashed again: tests run many commands in one process.
+func checkPinned(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return errkind.Input(fmt.Errorf("ONNX Runtime library: %w", err))
+	}
+	key := fmt.Sprintf("%s|%d|%d", path, st.Size(), st.ModTime().UnixNano())
+	if _, ok := pinnedOK.Load(key); ok {
+		return nil
+	}
+	sum, err := fileSHA256(path)
+	if err != nil {
+		return errkind.Input(fmt.Errorf("ONNX Runtime library: %w", err))
+	}
+	if sum != ortlib.SHA256 {
+		return errkind.Input(fmt.Errorf("the cached ONNX Runtime at %s is not the one `make ort` verified (SHA-256 %s…, want %s…): delete it and run `make ort` again",
+			path, sum[:12], ortlib.SHA256[:12]))
+	}
+	pinnedOK.Store(key, true)
+	return nil
+}
+
+// pinnedOK remembers the libraries checkPinned passed.
+var pinnedOK sync.Map
 
 func orUnknown(s string) string {
 	if s == "" {

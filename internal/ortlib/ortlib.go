@@ -23,6 +23,10 @@ import (
 // targets, and the one scripts/fetch-ort.sh installs.
 const Version = "1.24.3"
 
+// SHA256 is the hex SHA-256 of the library scripts/fetch-ort.sh installs
+// (linux/x64, from npm's onnxruntime-node package of Version).
+const SHA256 = "92ba8e44d31b80a34f5e805076a044122c3be1fffe0d88ed790de7267b0b2682"
+
 // EnvVar names the environment variable that overrides the library path.
 const EnvVar = "ONNXRUNTIME_LIB"
 

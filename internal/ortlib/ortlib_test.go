@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -54,5 +55,20 @@ func TestFind(t *testing.T) {
 	}
 	if p, err := Find(); err != nil || p != other {
 		t.Fatalf("%s: got %q, %v", EnvVar, p, err)
+	}
+}
+
+// TestPinMatchesFetchScript keeps the version and SHA-256 that infergate
+// checks in step with what scripts/fetch-ort.sh installs.
+func TestPinMatchesFetchScript(t *testing.T) {
+	b, err := os.ReadFile("../../scripts/fetch-ort.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := string(b)
+	for _, want := range []string{`ORT_VERSION="` + Version + `"`, `WANT_SHA256="` + SHA256 + `"`} {
+		if !strings.Contains(script, want) {
+			t.Errorf("scripts/fetch-ort.sh lacks %s", want)
+		}
 	}
 }
