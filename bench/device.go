@@ -81,7 +81,7 @@ func ParseProviderOptions(kvs []string) (map[string]string, error) {
 			return nil, errkind.Input(fmt.Errorf("--provider-option %q: the device comes from --device cuda:N", kv))
 		}
 		if _, dup := out[k]; dup {
-			return nil, errkind.Input(fmt.Errorf("--provider-option %s given twice", k))
+			return nil, errkind.Input(fmt.Errorf("--provider-option %q given twice", k))
 		}
 		out[k] = v
 	}

@@ -219,6 +219,21 @@ func isJSONDelim(c byte) bool {
 type jsonReader struct {
 	b []byte
 	i int
+	// depth is the nesting of the object or array being read; deeper
+	// than maxJSONDepth is an error, not a stack overflow.
+	depth int
+}
+
+// maxJSONDepth is encoding/json's nesting limit too.
+const maxJSONDepth = 10000
+
+// enter counts one more level of nesting; the caller undoes it.
+func (r *jsonReader) enter() error {
+	r.depth++
+	if r.depth > maxJSONDepth {
+		return fmt.Errorf("%w: nested deeper than %d at offset %d", errJSON, maxJSONDepth, r.i)
+	}
+	return nil
 }
 
 var errJSON = errors.New("malformed JSON")
@@ -300,6 +315,10 @@ func (r *jsonReader) object(field func(key string) error) error {
 	if err := r.expect('{'); err != nil {
 		return err
 	}
+	defer func() { r.depth-- }()
+	if err := r.enter(); err != nil {
+		return err
+	}
 	if r.peek() == '}' {
 		r.i++
 		return nil
@@ -330,6 +349,10 @@ func (r *jsonReader) object(field func(key string) error) error {
 // array calls elem for each element, which it must consume.
 func (r *jsonReader) array(elem func() error) error {
 	if err := r.expect('['); err != nil {
+		return err
+	}
+	defer func() { r.depth-- }()
+	if err := r.enter(); err != nil {
 		return err
 	}
 	if r.peek() == ']' {

@@ -201,13 +201,15 @@ func (c *kserveGRPC) check(_ any, buf *callBuf) error {
 		return protocolError("ModelInfer response has %d outputs but %d raw contents", len(outs), len(raw))
 	}
 	for i, o := range outs {
-		n := int64(1)
-		for _, d := range o.GetShape() {
-			n *= d
+		n, err := shapeElements(o.GetShape())
+		if err != nil {
+			return protocolError("output %s: %v", o.GetName(), err)
 		}
-		size := int64(v2Size(o.GetDatatype()))
-		if size > 0 && int64(len(raw[i])) != n*size {
-			return protocolError("output %s: shape %v of %s needs %d bytes, got %d", o.GetName(), o.GetShape(), o.GetDatatype(), n*size, len(raw[i]))
+		// Compared by division: n*size can overflow for a shape that no
+		// answer could fill.
+		size, got := int64(v2Size(o.GetDatatype())), int64(len(raw[i]))
+		if size > 0 && (got%size != 0 || got/size != n) {
+			return protocolError("output %s: shape %v of %s holds %d elements, got %d bytes", o.GetName(), o.GetShape(), o.GetDatatype(), n, got)
 		}
 	}
 	return nil

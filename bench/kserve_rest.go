@@ -231,9 +231,9 @@ func checkV2Outputs(resp v2InferResponse) error {
 		if err != nil {
 			return protocolError("output %s: %v", o.Name, err)
 		}
-		want := int64(1)
-		for _, d := range o.Shape {
-			want *= d
+		want, err := shapeElements(o.Shape)
+		if err != nil {
+			return protocolError("output %s: %v", o.Name, err)
 		}
 		if n != want {
 			return protocolError("output %s: shape %v holds %d values, data has %d", o.Name, o.Shape, want, n)

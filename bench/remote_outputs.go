@@ -66,9 +66,39 @@ func (t *remoteTarget) Outputs(ctx context.Context, batches []BlockBatch) ([]Bat
 	return out, nil
 }
 
+// shapeElements is the number of elements a shape holds; a negative
+// dimension or a product beyond int64 is an error.
+func shapeElements(shape []int64) (int64, error) {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("shape %v has a negative dimension", shape)
+		}
+		if d != 0 && n > math.MaxInt64/d {
+			return 0, fmt.Errorf("shape %v holds more elements than int64 counts", shape)
+		}
+		n *= d
+	}
+	return n, nil
+}
+
+// checkOutput checks that a decoded output holds as many elements as its
+// shape says.
+func checkOutput(o Output) error {
+	n, err := shapeElements(o.Shape)
+	if err != nil {
+		return err
+	}
+	if n != int64(len(o.Data)) {
+		return fmt.Errorf("shape %v holds %d elements, data has %d", o.Shape, n, len(o.Data))
+	}
+	return nil
+}
+
 // flattenJSONNumbers reads a JSON value (a number, a bool or nested arrays
 // of them) into its elements, in row-major order, and the shape of its
-// nesting (the first array's lengths).
+// nesting. The nesting must be rectangular: every array at a depth as long
+// as the first, every element at the same depth.
 func flattenJSONNumbers(raw []byte) ([]float64, []int64, error) {
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
@@ -76,19 +106,34 @@ func flattenJSONNumbers(raw []byte) ([]float64, []int64, error) {
 	}
 	var data []float64
 	var shape []int64
+	leaf := -1 // depth of the elements, once one is seen
+	elem := func(f float64, depth int) error {
+		if depth != len(shape) || (leaf >= 0 && depth != leaf) {
+			return fmt.Errorf("ragged nesting: an element at depth %d", depth)
+		}
+		leaf = depth
+		data = append(data, f)
+		return nil
+	}
 	var walk func(v any, depth int) error
 	walk = func(v any, depth int) error {
 		switch x := v.(type) {
 		case float64:
-			data = append(data, x)
+			return elem(x, depth)
 		case bool:
 			if x {
-				data = append(data, 1)
-			} else {
-				data = append(data, 0)
+				return elem(1, depth)
 			}
+			return elem(0, depth)
 		case []any:
-			if depth == len(shape) {
+			switch {
+			case depth < len(shape):
+				if int64(len(x)) != shape[depth] {
+					return fmt.Errorf("ragged nesting: arrays of %d and %d at depth %d", shape[depth], len(x), depth)
+				}
+			case leaf >= 0:
+				return fmt.Errorf("ragged nesting: an array at depth %d", depth)
+			default:
 				shape = append(shape, int64(len(x)))
 			}
 			for _, e := range x {
@@ -126,7 +171,11 @@ func (c *kserveREST) outputs(_ any, buf *callBuf) ([]Output, error) {
 		if err != nil {
 			return nil, protocolError("output %s: %v", o.Name, err)
 		}
-		outs = append(outs, Output{Name: o.Name, Shape: append([]int64{}, o.Shape...), Data: data})
+		out := Output{Name: o.Name, Shape: append([]int64{}, o.Shape...), Data: data}
+		if err := checkOutput(out); err != nil {
+			return nil, protocolError("output %s: %v", o.Name, err)
+		}
+		outs = append(outs, out)
 	}
 	return outs, nil
 }
@@ -144,10 +193,16 @@ func (c *kserveGRPC) outputs(_ any, buf *callBuf) ([]Output, error) {
 	for i, o := range resp.GetOutputs() {
 		out := Output{Name: o.GetName(), Shape: append([]int64{}, o.GetShape()...)}
 		var err error
-		if len(raw) > 0 {
-			out.Data, err = decodeLE(o.GetDatatype(), raw[i])
-		} else {
+		switch {
+		case len(raw) == 0:
 			out.Data, err = typedContents(o.GetDatatype(), o.GetContents())
+		case i < len(raw):
+			out.Data, err = decodeLE(o.GetDatatype(), raw[i])
+		default:
+			err = fmt.Errorf("no raw contents (%d for %d outputs)", len(raw), len(resp.GetOutputs()))
+		}
+		if err == nil {
+			err = checkOutput(out)
 		}
 		if err != nil {
 			return nil, protocolError("output %s: %v", o.GetName(), err)
@@ -331,7 +386,11 @@ func tfNamedOutputs(named map[string]json.RawMessage, order []string) ([]Output,
 		if err != nil {
 			return nil, protocolError("output %s: %v", n, err)
 		}
-		outs = append(outs, Output{Name: n, Shape: shape, Data: data})
+		out := Output{Name: n, Shape: shape, Data: data}
+		if err := checkOutput(out); err != nil {
+			return nil, protocolError("output %s: %v", n, err)
+		}
+		outs = append(outs, out)
 	}
 	if len(outs) == 0 {
 		return nil, protocolError("predict response has no outputs")

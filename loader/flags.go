@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/infergate/infergate/internal/errkind"
 )
@@ -47,7 +48,7 @@ func (f Fill) String() string {
 // "state=zeros[2,1,128]", "x=0.5[4]", "sr=16000" or "sr=16000[]" (0-d).
 func ParseFill(s string) (Fill, error) {
 	bad := func(format string, a ...any) (Fill, error) {
-		return Fill{}, errkind.Input(fmt.Errorf("--fill %s: "+format, append([]any{s}, a...)...))
+		return Fill{}, errkind.Input(fmt.Errorf("--fill %s: "+format, append([]any{flagText(s)}, a...)...))
 	}
 	name, val, ok := strings.Cut(s, "=")
 	name, val = strings.TrimSpace(name), strings.TrimSpace(val)
@@ -59,7 +60,7 @@ func ParseFill(s string) (Fill, error) {
 		dims := val[i:]
 		val = strings.TrimSpace(val[:i])
 		if !strings.HasSuffix(dims, "]") {
-			return bad("shape %s is missing its closing ]", dims)
+			return bad("shape %s is missing its closing ]", flagText(dims))
 		}
 		inner := strings.TrimSpace(dims[1 : len(dims)-1])
 		if inner == "" {
@@ -69,7 +70,7 @@ func ParseFill(s string) (Fill, error) {
 			for _, p := range strings.Split(inner, ",") {
 				n, err := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
 				if err != nil || n < 1 {
-					return bad("shape %s: each dimension must be a positive integer", dims)
+					return bad("shape %s: each dimension must be a positive integer", flagText(dims))
 				}
 				f.Shape = append(f.Shape, n)
 			}
@@ -94,7 +95,7 @@ func ParseFill(s string) (Fill, error) {
 // "features=f0,f1,f2" or "features=f*" (a path.Match glob).
 func ParseInputMap(s string) (input, columns string, err error) {
 	bad := func(format string, a ...any) (string, string, error) {
-		return "", "", errkind.Input(fmt.Errorf("--input-map %s: "+format, append([]any{s}, a...)...))
+		return "", "", errkind.Input(fmt.Errorf("--input-map %s: "+format, append([]any{flagText(s)}, a...)...))
 	}
 	input, columns, ok := strings.Cut(s, "=")
 	input, columns = strings.TrimSpace(input), strings.TrimSpace(columns)
@@ -171,6 +172,16 @@ func inputNames(models [][]InputSpec) nameSet {
 		ns.list = "none"
 	}
 	return ns
+}
+
+// flagText is a flag value as an error message shows it: as given, or
+// quoted when it holds a line break or another control character, so that
+// the message stays on one line.
+func flagText(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // formatDims renders a shape as "[2,1,128]", free dims as -1.
