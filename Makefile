@@ -17,7 +17,7 @@ STATICCHECK_VERSION ?= v0.8.2
 # deprecated: a screenful of gcc warnings on every fresh build, none ours.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build ort test vet lint-actions demo gen fuzz bench-overhead bench-loader eval-gate clean
+.PHONY: all build ort test vet lint-actions race fuzz-smoke demo gen fuzz bench-overhead bench-loader eval-gate clean
 
 all: build
 
@@ -30,6 +30,7 @@ ort:
 	@bash scripts/fetch-ort.sh >/dev/null
 
 vet:
+	$(GO) mod verify
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
@@ -45,6 +46,17 @@ test: ort vet lint-actions
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	@echo "== gate decisions on real models (runs alone: it measures latency)"
 	INFERGATE_GATE_E2E=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '^TestGateDecisions$$' -v ./cmd/infergate
+
+# The race detector over the packages that run goroutines (the scheduler,
+# workers, endpoints, GPU sampling, the commands). -short skips the tests
+# that judge measured latency: under the detector the numbers are its own.
+# CI (.ci/run) runs it after `make test`; it takes a few minutes on 2 cores.
+race: ort
+	$(GO) test -race -short -count=1 -timeout $(TEST_TIMEOUT) ./bench/... ./cmd/... ./internal/...
+
+# A few seconds of every fuzz target (CI); `make fuzz` runs them longer.
+fuzz-smoke:
+	bash scripts/fuzz.sh $${FUZZTIME:-3s}
 
 # Runs the bundled example: production against a candidate about 25% slower
 # per call. The gate judges the median (p50): on small shared runners the

@@ -49,6 +49,9 @@ func TestMain(m *testing.M) {
 	}
 }
 
+// hoard keeps what a hogging worker took, so the collector cannot free it.
+var hoard [][]byte
+
 // misbehaveOnBlock serves a load like a real worker, then, on the first
 // block, either takes memory until it is killed (hog) or never answers
 // (hang).
@@ -56,7 +59,6 @@ func misbehaveOnBlock(mode string) {
 	dec := gob.NewDecoder(os.NewFile(3, "requests"))
 	enc := gob.NewEncoder(os.NewFile(4, "replies"))
 	var w worker
-	var hoard [][]byte
 	for {
 		var req wireRequest
 		if err := dec.Decode(&req); err != nil {

@@ -380,8 +380,25 @@ func (b *Binding) planFill(p *plan, f Fill) error {
 			p.fillShape[i] = -1
 		}
 	}
+	// A fill is made whole for every batch: a declared shape of a trillion
+	// elements (a typo, or metadata that means something else) would take
+	// the machine's memory before any model ran.
+	n := int64(1)
+	for _, d := range p.fillShape {
+		if d > 0 {
+			if d > maxFillElements/n {
+				return fmt.Errorf("--fill %s: model input %s would hold more than %d elements per row (shape %s); give the fill an explicit, smaller shape",
+					f, in.Name, int64(maxFillElements), formatDims(p.fillShape))
+			}
+			n *= d
+		}
+	}
 	return nil
 }
+
+// maxFillElements bounds one row's share of a fill: 256 Mi elements, 1 GiB
+// of float32, more than any real input takes.
+const maxFillElements = 1 << 28
 
 // planMask picks the padded input whose real positions the mask marks: the
 // first list-valued input with a free dim, else the first list-valued one.

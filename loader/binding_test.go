@@ -3,6 +3,7 @@ package loader
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -368,5 +369,25 @@ func TestEmptyRowsCounted(t *testing.T) {
 	batches := readAll(t, ds, []*Binding{b}, SourceOptions{BatchSize: 4})
 	if got := batches[0].Sizes[0]; got != (SizeMeasure{Elements: 3, SeqLen: 2, EmptyRows: 2}) {
 		t.Errorf("Sizes = %+v", got)
+	}
+}
+
+func TestFillRefusesHugeShapes(t *testing.T) {
+	for _, tc := range []struct {
+		spec InputSpec
+		fill string
+	}{
+		{InputSpec{Name: "x", DType: Float32, Shape: []int64{-1, 1000000000000}}, "x=zeros"},
+		{InputSpec{Name: "x", DType: Float32, Shape: []int64{-1, -1, -1}}, "x=zeros[1,1000000,1000000]"},
+	} {
+		f, err := ParseFill(tc.fill)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &plan{spec: tc.spec}
+		var b Binding
+		if err := b.planFill(p, f); err == nil || !strings.Contains(err.Error(), "more than") {
+			t.Errorf("%s on %v: err %v, want a refusal", tc.fill, tc.spec.Shape, err)
+		}
 	}
 }

@@ -44,6 +44,7 @@ func endpointRun(prodURL, candURL string, extra ...string) []string {
 }
 
 func TestEndpointGateDecisions(t *testing.T) {
+	skipTimingInShort(t)
 	base := sumServer(t, kservetest.Faults{Latency: time.Millisecond})
 	same := sumServer(t, kservetest.Faults{Latency: time.Millisecond})
 	slow := sumServer(t, kservetest.Faults{Latency: 1400 * time.Microsecond})

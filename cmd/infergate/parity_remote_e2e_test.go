@@ -10,6 +10,7 @@ import (
 )
 
 func TestParityRemoteSameServersPass(t *testing.T) {
+	skipTimingInShort(t)
 	prod := sumServer(t, kservetest.Faults{})
 	cand := sumServer(t, kservetest.Faults{})
 	for _, tc := range []struct{ name, prod, cand string }{

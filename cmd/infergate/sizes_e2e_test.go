@@ -67,6 +67,7 @@ func TestSizeBucketsGrowWithLength(t *testing.T) {
 }
 
 func TestMaxSizeSlopeIncrease(t *testing.T) {
+	skipTimingInShort(t)
 	ortlib.Require(t)
 	plan := []string{"--max-duration", "12s", "--round-time", "100ms", "--max-size-slope-increase", "1.2"}
 	for _, tc := range []struct {

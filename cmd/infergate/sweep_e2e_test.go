@@ -67,6 +67,7 @@ func TestConcurrencySweepLocal(t *testing.T) {
 }
 
 func TestRateSweepEndpoints(t *testing.T) {
+	skipTimingInShort(t)
 	prod := sumServer(t, kservetest.Faults{Latency: time.Millisecond})
 	cand := sumServer(t, kservetest.Faults{Latency: time.Millisecond})
 	out := filepath.Join(t.TempDir(), "r.json")
@@ -131,6 +132,7 @@ func TestSweepFlagErrors(t *testing.T) {
 }
 
 func TestSweepInterruptKeepsStages(t *testing.T) {
+	skipTimingInShort(t)
 	ortlib.Require(t)
 	out := filepath.Join(t.TempDir(), "r.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
