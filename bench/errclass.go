@@ -44,6 +44,9 @@ type callError struct {
 	msg  string
 	// status is the HTTP status of a response that was an error, else 0.
 	status int
+	// refused marks a gRPC call the server refused for its credentials
+	// (Unauthenticated, PermissionDenied).
+	refused bool
 }
 
 func (e *callError) Error() string { return e.msg }
@@ -76,7 +79,7 @@ func httpStatusError(code int, snippet string) *callError {
 // it to become ready cannot help.
 func refusedCredentials(err error) bool {
 	var ce *callError
-	if errors.As(err, &ce) && (ce.status == 401 || ce.status == 403) {
+	if errors.As(err, &ce) && (ce.status == 401 || ce.status == 403 || ce.refused) {
 		return true
 	}
 	if st, ok := status.FromError(err); ok {

@@ -198,8 +198,7 @@ func badInputs() []badInput {
 		{name: "bench without a model", category: "flags", args: fixed("bench", "--dataset", td("mlp.parquet")),
 			code: ExitBadInput, want: "give one model", advice: "Add `--model FILE.onnx` or `--url ENDPOINT`."},
 		{name: "calibrate without production", category: "flags", args: fixed("calibrate", "--dataset", td("mlp.parquet")),
-			code: ExitBadInput, want: "no production model",
-			knownBug: `calibrate (and run --aa) without --production says "no candidate model: give --candidate (or --model-path) or --candidate-url", but calibrate takes --production only`},
+			code: ExitBadInput, want: "no production model"},
 		{name: "--candidate and --model-path", category: "flags", args: local("--model-path", td("mlp_same.onnx")),
 			code: ExitBadInput, want: "not both", symptom: "give --candidate or --model-path, not both", advice: "Keep one of the two names for the same flag."},
 		{name: "--max-latency-increase abc", category: "flags", args: local("--max-latency-increase", "abc"),
@@ -230,6 +229,16 @@ func badInputs() []badInput {
 			code: ExitBadInput, want: "--rate drives endpoints", advice: "Drop --rate for local models (they run a closed loop), or give `--production-url` / `--candidate-url`."},
 		{name: "--graph-optimization foo", category: "flags", args: local("--graph-optimization", "foo"),
 			code: ExitBadInput, want: "want one of disable, basic, extended, all", advice: "Use `disable`, `basic`, `extended` or `all`."},
+		{name: "--max-memory lots", category: "flags", args: local("--max-memory", "lots"),
+			code: ExitBadInput, want: "want a positive size such as 2GiB", advice: "Give a size such as `4GiB` or `512MiB`."},
+		{name: "--max-memory for endpoints", category: "flags", args: endpoints("--max-memory", "4GiB"),
+			code: ExitBadInput, want: "--max-memory caps local models' workers", advice: "Drop --max-memory for endpoints: the server's memory is its own (watch it with --server-pid)."},
+		{name: "--worker-timeout 0", category: "flags", args: local("--worker-timeout", "0s"),
+			code: ExitBadInput, want: "--worker-timeout 0s: must be positive", advice: "Give a duration such as `10m`: the longest one request to a worker may take."},
+		{name: "--server-metrics not a URL", category: "flags", args: endpoints("--server-metrics", "localhost:8002/metrics"),
+			code: ExitBadInput, want: "want an http(s) URL", advice: "Give the metrics URL with its scheme, e.g. `http://localhost:8002/metrics`."},
+		{name: "endpoint flag for local models", category: "flags", args: local("--tf-format", "inputs"),
+			code: ExitBadInput, want: "--tf-format applies to endpoints", advice: "Drop endpoint flags (--protocol, --header, --timeout, …) when both models are local files."},
 		{name: "--device gpu", category: "flags", args: local("--device", "gpu"),
 			code: ExitBadInput, want: "want cpu, cuda[:N] or tensorrt[:N]", advice: "Use `cpu`, `cuda`, `cuda:1` or `tensorrt`."},
 		{name: "--provider-option on cpu", category: "flags", args: local("--provider-option", "cudnn_conv_algo_search=HEURISTIC"),
@@ -256,8 +265,7 @@ func badInputs() []badInput {
 		{name: "--protocol bogus", category: "flags", args: endpoints("--protocol", "bogus"),
 			code: ExitBadInput, want: "want one of kserve-rest, kserve-grpc, tfserving, http", advice: "Use `kserve-rest`, `kserve-grpc`, `tfserving` or `http`, or leave it out to infer it from the URL."},
 		{name: "--protocol bogus with local models", category: "flags", args: local("--protocol", "bogus"),
-			code: ExitBadInput, want: "--protocol",
-			knownBug: "endpoint flags with bad values (--protocol bogus, --arrival weird, --tf-format x, --header NoColon) are accepted silently when no endpoint is given: the run measures the local models and exits 0"},
+			code: ExitBadInput, want: "--protocol"},
 		{name: "--arrival weird", category: "flags", args: endpoints("--arrival", "weird"),
 			code: ExitBadInput, want: "want constant or poisson", advice: "Use `constant` or `poisson` (with `--rate`)."},
 		{name: "--tf-format x", category: "flags", args: endpoints("--tf-format", "x"),
@@ -330,8 +338,7 @@ func badInputs() []badInput {
 				s := sumServer(t, kservetest.Faults{}, withAuth)
 				return endpointRun(s.GRPCURL(), s.GRPCURL(), "--ready-timeout", "2s")
 			},
-			code: ExitBadInput, want: "credentials",
-			knownBug: "a gRPC endpoint answering Unauthenticated to ServerReady is retried until --ready-timeout (60s by default) and ends in exit 3 (\"never became ready … Unauthenticated\") with a report on stdout; the README promises exit 2 at once, as for REST's 401"},
+			code: ExitBadInput, want: "credentials"},
 		{name: "endpoint never ready", category: "endpoints", report: true,
 			args: func(t *testing.T, _ string) []string {
 				prod := sumServer(t, kservetest.Faults{})
@@ -424,8 +431,7 @@ func badInputs() []badInput {
 			args: func(t *testing.T, dir string) []string {
 				return []string{"merge", savedDoc(t, dir, "a.json", nil), savedDoc(t, dir, "b.json", nil), "-o", dir}
 			},
-			code: ExitBadInput, want: "--output",
-			knownBug: "merge -o DIR (or --output DIR) says \"--json DIR is a directory\": the message names a flag the user did not give"},
+			code: ExitBadInput, want: "--output"},
 	}
 }
 

@@ -105,6 +105,9 @@ func (ms *measurement) setup(getenv func(string) string) error {
 		if ms.flags.RateSweep != "" {
 			return errkind.Input(errors.New("--rate-sweep drives endpoints: give --production-url / --candidate-url (or --url)"))
 		}
+		if len(ms.flags.endpointSet) > 0 {
+			return errkind.Input(fmt.Errorf("--%s applies to endpoints: give --production-url / --candidate-url (or --url), or leave it out for local models", ms.flags.endpointSet[0]))
+		}
 		return nil
 	}
 	r, err := ms.flags.endpointFlags.validate(getenv, readFileOS)

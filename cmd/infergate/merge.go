@@ -43,6 +43,9 @@ thresholds the verdict is "none" and merge exits 0.`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Inputs = args
+			if cmd.Flags().Changed("output") {
+				o.jsonFlag = "output"
+			}
 			return exitWith(runMerge(e, o))
 		},
 	}

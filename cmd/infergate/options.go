@@ -41,6 +41,9 @@ type measureFlags struct {
 	// Set when --concurrency, --rate or --batch-size was given, which a
 	// sweep of the same setting replaces.
 	concurrencySet, rateSet, batchSizeSet bool
+	// endpointSet are the endpoint-only flags given, which a run of local
+	// models refuses rather than ignores.
+	endpointSet []string
 
 	Confidence     float64
 	OnInconclusive string
@@ -138,7 +141,17 @@ func (f *measureFlags) afterParse(fs *pflag.FlagSet) {
 	f.concurrencySet = fs.Changed("concurrency")
 	f.rateSet = fs.Changed("rate")
 	f.batchSizeSet = fs.Changed("batch-size")
+	for _, name := range endpointOnlyFlags {
+		if fs.Changed(name) {
+			f.endpointSet = append(f.endpointSet, name)
+		}
+	}
 }
+
+// endpointOnlyFlags mean something for endpoints only (--rate,
+// --server-pid and --server-metrics say so themselves).
+var endpointOnlyFlags = []string{"protocol", "header", "secret-header", "ca-cert", "insecure", "timeout",
+	"ready-timeout", "arrival", "request-template", "response-path", "method", "tf-format"}
 
 // plan validates the measurement flags into a bench.Plan.
 func (f *measureFlags) plan() (bench.Plan, error) {

@@ -25,6 +25,17 @@ type outputFlags struct {
 	HTMLPath        string
 	OpenMetricsPath string
 	Pushgateway     string
+	// jsonFlag names the JSON path's flag in messages: "json", or merge's
+	// "output" when that is the name that was used.
+	jsonFlag string
+}
+
+// flagName is how messages name format f's flag.
+func (o *outputFlags) flagName(f fileFormat) string {
+	if f.flag == "json" && o.jsonFlag != "" {
+		return o.jsonFlag
+	}
+	return f.flag
 }
 
 // fileFormat is one report file a command can write.
@@ -61,7 +72,7 @@ func (o *outputFlags) validate() error {
 		if p == "" {
 			continue
 		}
-		if err := checkWritable(f.flag, p); err != nil {
+		if err := checkWritable(o.flagName(f), p); err != nil {
 			return err
 		}
 		abs, err := filepath.Abs(p)
@@ -69,9 +80,9 @@ func (o *outputFlags) validate() error {
 			abs = filepath.Clean(p)
 		}
 		if other, dup := seen[abs]; dup {
-			return errkind.Input(fmt.Errorf("--%s and --%s both write %s: give each report its own file", other, f.flag, p))
+			return errkind.Input(fmt.Errorf("--%s and --%s both write %s: give each report its own file", other, o.flagName(f), p))
 		}
-		seen[abs] = f.flag
+		seen[abs] = o.flagName(f)
 	}
 	if o.Pushgateway != "" {
 		u, err := url.Parse(o.Pushgateway)
@@ -111,7 +122,7 @@ func writeReports(e *env, res *result.Result, out outputFlags) error {
 			continue
 		}
 		if err := writeFileAtomic(path, rendered[i]); err != nil {
-			return errkind.Input(fmt.Errorf("--%s %s: %w", f.flag, path, err))
+			return errkind.Input(fmt.Errorf("--%s %s: %w", out.flagName(f), path, err))
 		}
 	}
 	table.Write(annotations(e, res))

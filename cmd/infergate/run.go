@@ -124,6 +124,9 @@ func (o *runOptions) validate(getenv func(string) string) (*gate, error) {
 		if (o.Candidate != "" || o.CandidateURL != "") && !o.calibrate {
 			return nil, errkind.Input(errors.New("--aa runs production against itself: leave out --candidate"))
 		}
+		if o.Production == "" && o.ProductionURL == "" {
+			return nil, errkind.Input(errors.New("no production model: give --production (or --reference-path) or --production-url; an A/A run measures it against itself"))
+		}
 		o.Candidate, o.CandidateURL = o.Production, o.ProductionURL
 	}
 	switch {
