@@ -47,9 +47,28 @@ type callError struct {
 	// refused marks a gRPC call the server refused for its credentials
 	// (Unauthenticated, PermissionDenied).
 	refused bool
+	// detail is what the server said (the start of an error response's
+	// body). It may echo the request, and so the test set: it goes to the
+	// log, never into a result or a report (see reportable).
+	detail string
 }
 
-func (e *callError) Error() string { return e.msg }
+func (e *callError) Error() string {
+	if e.detail != "" {
+		return e.msg + ": " + e.detail
+	}
+	return e.msg
+}
+
+// reportable is err's message for results and reports: without the
+// server's own words, which may quote the test set's values.
+func reportable(err error) string {
+	var ce *callError
+	if errors.As(err, &ce) && ce.detail != "" {
+		return ce.msg + " (the server's message is in the log)"
+	}
+	return err.Error()
+}
 
 // protocolError is a response that the server sent but the protocol does
 // not allow.
@@ -67,11 +86,7 @@ func httpStatusError(code int, snippet string) *callError {
 	case code >= 500 && code < 600:
 		kind = ErrKindHTTP5xx
 	}
-	msg := fmt.Sprintf("HTTP %d", code)
-	if snippet != "" {
-		msg += ": " + snippet
-	}
-	return &callError{kind: kind, msg: msg, status: code}
+	return &callError{kind: kind, msg: fmt.Sprintf("HTTP %d", code), status: code, detail: snippet}
 }
 
 // refusedCredentials reports whether err says the endpoint rejected who we

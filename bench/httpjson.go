@@ -178,7 +178,14 @@ func (c *httpJSON) prepare(b BlockBatch) (any, error) {
 		return nil, fmt.Errorf("request template: %v", err)
 	}
 	if c.jsonBody && !json.Valid(out.Bytes()) {
-		return nil, fmt.Errorf("request template: the body is not valid JSON: %s", snippet(out.Bytes()))
+		// Where, not what: the body holds the test set's values.
+		var v any
+		err := json.Unmarshal(out.Bytes(), &v)
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("request template: the body is not valid JSON (%v, at byte %d of %d); quote values with the json function, e.g. {{json .Row.text}}", se, se.Offset, out.Len())
+		}
+		return nil, fmt.Errorf("request template: the body (%d bytes) is not valid JSON; quote values with the json function, e.g. {{json .Row.text}}", out.Len())
 	}
 	return &httpJSONRequest{body: out.Bytes()}, nil
 }

@@ -246,6 +246,7 @@ type caller struct {
 	errIn                errRec // failed calls by input class, example rows
 	firstErr             string
 	firstErrAt           time.Time
+	firstDetail          string // firstErr with the server's words
 	first, last          time.Time
 	// answered: some call got an answer (even an error status); trailing
 	// counts the unanswered calls after the last answer.
@@ -362,7 +363,7 @@ func (t *remoteTarget) do(ctx context.Context, c *caller, blk Block, i int64, in
 		c.kinds[kind]++
 		c.errIn.fail(kind, b.class, b.first)
 		if c.firstErr == "" {
-			c.firstErr, c.firstErrAt = err.Error(), t0
+			c.firstErr, c.firstErrAt, c.firstDetail = reportable(err), t0, err.Error()
 		}
 		if unanswered(kind) {
 			c.trailing++
@@ -406,7 +407,7 @@ func (t *remoteTarget) collect(blk Block, callers []*caller) (BlockResult, error
 		}
 		res.ErrorsByClass, res.ErrorExamples = mergeErrors(res.ErrorsByClass, res.ErrorExamples, c.errIn.byClass, c.errIn.examples)
 		if c.firstErr != "" && (res.FirstError == "" || c.firstErrAt.Before(firstErrAt)) {
-			res.FirstError, firstErrAt = c.firstErr, c.firstErrAt
+			res.FirstError, firstErrAt, res.FirstErrorDetail = c.firstErr, c.firstErrAt, c.firstDetail
 		}
 		if !c.first.IsZero() && (first.IsZero() || c.first.Before(first)) {
 			first = c.first
@@ -422,6 +423,7 @@ func (t *remoteTarget) collect(blk Block, callers []*caller) (BlockResult, error
 		res.Elapsed = last.Sub(first)
 	}
 	res.FirstError = redactWith(t.secrets, res.FirstError)
+	res.FirstErrorDetail = redactWith(t.secrets, res.FirstErrorDetail)
 
 	if blk.Record {
 		if t.open == nil {

@@ -96,6 +96,7 @@ func Measure(ctx context.Context, targets []Target, src BatchSource, plan Plan, 
 		hooks:   hooks,
 		blocks:  &blockReader{src: src, budget: plan.BlockBytes},
 		m:       &Measurement{Targets: make([]TargetMeasurement, len(targets))},
+		told:    make([]bool, len(targets)),
 	}
 	for i, t := range targets {
 		s.m.Targets[i].Info = t.Info()
@@ -121,6 +122,8 @@ type scheduler struct {
 	hooks   Hooks
 	blocks  *blockReader
 	m       *Measurement
+	// told marks the targets whose first failed call went to the log.
+	told []bool
 }
 
 // result decides what Measure returns for an error met along the way.
@@ -160,6 +163,12 @@ func (s *scheduler) run(i int, blk Block) (BlockResult, error) {
 		blk.Concurrency = 0
 	}
 	res, err := s.targets[i].Run(s.ctx, blk)
+	if res.FirstErrorDetail != "" && !s.told[i] {
+		// The server's words help whoever reads the log, and stay out of
+		// the result (they may quote the test set).
+		s.told[i] = true
+		s.hooks.Logf("%s: first failed call: %s", s.m.Targets[i].Info.Name, res.FirstErrorDetail)
+	}
 	if err != nil {
 		return res, &targetFailure{index: i, err: err}
 	}

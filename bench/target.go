@@ -117,6 +117,9 @@ type BlockResult struct {
 	ErrorExamples map[string][]int64
 	// FirstError is the message of the first failed call, for the report.
 	FirstError string
+	// FirstErrorDetail is FirstError with what the server said, which may
+	// quote the test set: for the log only, never a result.
+	FirstErrorDetail string
 	// Elapsed is the block's busy time: from the first call's start to the
 	// last call's end, timed where the calls happen.
 	Elapsed time.Duration

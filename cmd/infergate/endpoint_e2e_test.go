@@ -185,3 +185,34 @@ func TestEndpointFlagErrors(t *testing.T) {
 		t.Errorf("--rate with local models: exit %d, %q", r.code, r.stderr)
 	}
 }
+
+// TestServerWordsStayOutOfReports: a server whose errors quote the request
+// (and so the test set) has its words in the log, never in a report.
+func TestServerWordsStayOutOfReports(t *testing.T) {
+	base := sumServer(t, kservetest.Faults{})
+	echo := sumServer(t, kservetest.Faults{ErrorFraction: 0.5, EchoErrors: true})
+	dir := t.TempDir()
+	out := filepath.Join(dir, "r")
+	args := []string{"run", "--production-url", base.ModelURL(), "--candidate-url", echo.ModelURL(),
+		"--dataset", td("mlp.parquet"), "--requests", "40", "--rounds", "2", "--warmup", "4", "--max-error-rate", "0.01",
+		"--json", out + ".json", "--markdown", out + ".md", "--junit", out + ".xml", "--html", out + ".html", "--openmetrics", out + ".prom"}
+	r := runCLI(t, context.Background(), "1", args...)
+	if r.code != ExitRegression {
+		t.Fatalf("exit %d, want 1; stderr %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "injected failure for request") {
+		t.Errorf("the log lacks the server's message:\n%s", r.stderr)
+	}
+	for _, ext := range []string{".json", ".md", ".xml", ".html", ".prom"} {
+		b, err := os.ReadFile(out + ext)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "for request") {
+			t.Errorf("%s quotes the request", ext)
+		}
+	}
+	if strings.Contains(r.stdout, "for request") {
+		t.Error("the table quotes the request")
+	}
+}

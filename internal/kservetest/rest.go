@@ -105,7 +105,11 @@ func (s *Server) faulted(w http.ResponseWriter, r *http.Request) ([]byte, bool) 
 		}
 		return nil, false
 	case fail:
-		writeError(w, http.StatusInternalServerError, "injected failure")
+		msg := "injected failure"
+		if s.faults.Load().EchoErrors {
+			msg += " for request " + string(body[:min(len(body), 120)])
+		}
+		writeError(w, http.StatusInternalServerError, msg)
 		return nil, false
 	case bad:
 		w.Header().Set("Content-Type", "application/json")

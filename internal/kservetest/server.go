@@ -46,6 +46,10 @@ type Faults struct {
 	// BadFraction of requests get a 200 / OK whose body breaks the
 	// protocol (not JSON; no outputs).
 	BadFraction float64
+	// EchoErrors makes REST failures quote the start of the request in
+	// their body, as some servers' validation errors do: a test that the
+	// test set's values stay out of reports.
+	EchoErrors bool
 }
 
 // Options configure a server.
