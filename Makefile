@@ -5,7 +5,11 @@
 GO       ?= go
 BIN      := bin/infergate
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -X main.version=$(VERSION)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# `infergate version` prints all three (unstamped: what the go command
+# recorded of the checkout, if anything).
+LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 # Unit and end-to-end tests; CI allows 90 minutes, this takes a few.
 TEST_TIMEOUT ?= 15m
 # actionlint lints the example workflows; `go run pkg@version` fetches it
@@ -17,7 +21,7 @@ STATICCHECK_VERSION ?= v0.8.2
 # deprecated: a screenful of gcc warnings on every fresh build, none ours.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build ort test vet lint-actions race fuzz-smoke demo gen fuzz bench-overhead bench-loader eval-gate clean
+.PHONY: all build ort test vet lint-actions race fuzz-smoke demo gen fuzz bench-overhead bench-loader eval-gate clean docs
 
 all: build
 
@@ -75,6 +79,11 @@ demo: ort build
 	  code=$$?; \
 	  if [ $$code -eq 1 ]; then echo "== demo: the regression was caught (infergate exited 1, as a CI job would fail); reports in out/ (demo-result.json, demo-report.md, demo-report.html)"; \
 	  else echo "== demo: expected exit 1 (regression), got $$code"; exit 1; fi
+
+# Regenerate the CLI reference (docs/cli, Markdown) and man pages (docs/man)
+# from the commands' help; TestCLIDocs fails when they are out of date.
+docs:
+	$(GO) test ./cmd/infergate -count=1 -run '^TestCLIDocs$$' -update-docs
 
 # Regenerate the example and test models and datasets.
 gen:

@@ -24,7 +24,12 @@ func newBenchCmd(e *env) *cobra.Command {
 		Use:   "bench --model MODEL.onnx --dataset TEST.parquet",
 		Short: "Measure one model, without a comparison",
 		Example: `  infergate bench --model ./model.onnx --dataset ./test_data.parquet --json out.json
-  infergate bench --model ./model.onnx --dataset ./test_data.parquet --max-p99 5ms`,
+  infergate bench --model ./model.onnx --dataset ./test_data.parquet --max-p99 5ms
+  infergate bench --model ./model.onnx --dataset ./test_data.parquet --device cuda:0 --batch-sizes 1,8,32
+  # an endpoint, open loop at 200 requests/s:
+  infergate bench --url grpc://models.internal:8081/ranker --dataset ./test_data.parquet \
+      --rate 200 --duration 60s --markdown report.md
+  infergate bench --config infergate.yaml --json baseline.json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.afterParse(cmd.Flags())
 			return exitWith(runBench(cmd.Context(), e, o))

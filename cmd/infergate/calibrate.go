@@ -24,7 +24,11 @@ Without a check, it judges --max-latency-increase 1.15 to have an interval
 to report.`,
 		Example: `  infergate calibrate --production ./production.onnx --dataset ./test_data.parquet
   infergate calibrate --production ./production.onnx --dataset ./test_data.parquet \
-      --max-latency-increase 1.05 --duration 60s`,
+      --max-latency-increase 1.05 --duration 60s
+  infergate calibrate --production ./production.onnx --dataset ./test_data.parquet --device cuda
+  infergate calibrate --production-url http://models.internal:8080/v2/models/ranker \
+      --dataset ./test_data.parquet --markdown noise.md
+  infergate calibrate --config infergate.yaml`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fs := cmd.Flags()
 			o.afterParse(fs)

@@ -42,7 +42,9 @@ warns when the results differ in dataset, batch size, machine or settings.
 Exit codes as run: 0 pass, 1 regression, 2 bad input, 4 inconclusive with
 --on-inconclusive fail.`,
 		Example: `  infergate bench --model ./model.onnx --dataset ./test.parquet --json new.json
-  infergate compare production-baseline.json new.json --max-latency-increase 1.15 --markdown report.md`,
+  infergate compare production-baseline.json new.json --max-latency-increase 1.15 --markdown report.md
+  infergate compare baseline.json new.json --max-p99-increase 1.2 --max-p99 50ms \
+      --on-inconclusive fail --junit junit.xml --html report.html`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Base, o.New = args[0], args[1]

@@ -39,8 +39,10 @@ budgets), the checks are judged again on all rounds, at the saved
 --confidence, and merge exits as run would (0 pass, 1 regression, 3 a shard
 failed, 4 inconclusive under the saved --on-inconclusive fail). Without
 thresholds the verdict is "none" and merge exits 0.`,
-		Example: `  infergate merge shard-*/result.json -o all.json --markdown all.md`,
-		Args:    cobra.MinimumNArgs(1),
+		Example: `  infergate merge shard-*/result.json -o all.json --markdown all.md
+  infergate merge shard-1/result.json shard-2/result.json shard-3/result.json \
+      -o all.json --junit junit.xml --html report.html`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Inputs = args
 			if cmd.Flags().Changed("output") {

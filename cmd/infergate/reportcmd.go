@@ -19,8 +19,10 @@ func newReportCmd(e *env) *cobra.Command {
 or merge: the table on stdout, and each format asked for to its file. It
 only renders: it exits 0 whatever the saved verdict, and 2 when the file
 is not a result this infergate can read.`,
-		Example: `  infergate report result.json --markdown report.md --junit junit.xml`,
-		Args:    cobra.ExactArgs(1),
+		Example: `  infergate report result.json --markdown report.md --junit junit.xml
+  infergate report result.json --html report.html --openmetrics metrics.prom
+  infergate report result.json    # the table on stdout only`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Input = args[0]
 			return runReport(e, o)

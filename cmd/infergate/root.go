@@ -15,9 +15,6 @@ import (
 	"github.com/infergate/infergate/internal/errkind"
 )
 
-// version is stamped at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // env is the process environment as the command layer sees it; tests
 // replace it.
 type env struct {
@@ -165,8 +162,12 @@ Exit codes: 0 pass, 1 regression, 2 bad usage or input, 3 run failed,
 SIGINT/SIGTERM (the partial result is written).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       currentBuild().String(),
 	}
+	// --version without cobra's -v shorthand (kept for --verbose); the
+	// line is the first of `infergate version`.
+	root.Flags().Bool("version", false, "print the version")
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return errkind.Input(err)
 	})
@@ -175,6 +176,7 @@ SIGINT/SIGTERM (the partial result is written).`,
 	// check, which reports unknown subcommands.)
 	for _, c := range root.Commands() {
 		wrapArgs(c)
+		registerCompletions(c)
 	}
 	return root
 }
@@ -187,16 +189,5 @@ func wrapArgs(c *cobra.Command) {
 	}
 	c.Args = func(cmd *cobra.Command, args []string) error {
 		return errkind.Input(inner(cmd, args))
-	}
-}
-
-func newVersionCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print infergate's version",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, err := fmt.Fprintf(e.Stdout, "infergate %s\n", version)
-			return err
-		},
 	}
 }

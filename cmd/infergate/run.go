@@ -58,7 +58,18 @@ func newRunCmd(e *env) *cobra.Command {
       --dataset ./test_data.parquet --max-latency-increase 1.15
   # the names existing CI scripts use work too:
   infergate run --model-path ./new-model.onnx --reference-path ./production.onnx \
-      --dataset ./test_data.parquet --max-latency-increase 1.15 --json result.json`,
+      --dataset ./test_data.parquet --max-latency-increase 1.15 --json result.json
+  # on a GPU (the CUDA build of ONNX Runtime), with a GPU memory check:
+  infergate run --candidate ./candidate.onnx --production ./production.onnx \
+      --dataset ./test_data.parquet --device cuda --ort-lib /opt/onnxruntime-gpu/lib/libonnxruntime.so \
+      --max-latency-increase 1.10 --max-gpu-memory-increase 1.2
+  # a local candidate against the production endpoint (KServe v2 REST):
+  infergate run --candidate ./candidate.onnx \
+      --production-url http://models.internal:8080/v2/models/ranker \
+      --dataset ./test_data.parquet --max-p99-increase 1.2 --max-error-rate 0.1%
+  # settings from a config file, every report for CI:
+  infergate run --config infergate.yaml --on-inconclusive fail \
+      --json result.json --markdown report.md --junit junit.xml --html report.html`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fs := cmd.Flags()
 			o.afterParse(fs)
