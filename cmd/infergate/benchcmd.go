@@ -31,6 +31,13 @@ func newBenchCmd(e *env) *cobra.Command {
       --rate 200 --duration 60s --markdown report.md
   infergate bench --config infergate.yaml --json baseline.json`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(e, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if err := cfg.apply(cmd.Flags(), cfg.topSettings()); err != nil {
+				return err
+			}
 			o.afterParse(cmd.Flags())
 			return exitWith(runBench(cmd.Context(), e, o))
 		},

@@ -31,6 +31,13 @@ to report.`,
   infergate calibrate --config infergate.yaml`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fs := cmd.Flags()
+			cfg, err := loadConfig(e, fs)
+			if err != nil {
+				return err
+			}
+			if err := cfg.apply(fs, cfg.topSettings()); err != nil {
+				return err
+			}
 			o.afterParse(fs)
 			if !fs.Changed("duration") && !fs.Changed("requests") {
 				// The whole budget, not a sequential plan that stops as

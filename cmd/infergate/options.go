@@ -61,6 +61,8 @@ type measureFlags struct {
 	endpointFlags
 	outputFlags
 	Quiet bool
+	// Config is the config file's path (--config); see config.go.
+	Config string
 
 	// Absolute budgets; judged on the candidate (run) or the model (bench).
 	MaxP50, MaxP95, MaxP99 string
@@ -106,6 +108,7 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 
 	f.outputFlags.register(fs)
 	fs.BoolVarP(&f.Quiet, "quiet", "q", false, "no progress lines on stderr")
+	fs.StringVar(&f.Config, "config", "", "read settings from this YAML `file` (default: ./infergate.yaml when there is one); flags override it")
 
 	f.registerBudgets(fs)
 }

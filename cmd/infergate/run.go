@@ -71,17 +71,36 @@ func newRunCmd(e *env) *cobra.Command {
   infergate run --config infergate.yaml --on-inconclusive fail \
       --json result.json --markdown report.md --junit junit.xml --html report.html`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fs := cmd.Flags()
-			o.afterParse(fs)
-			o.parityFlags.afterParseParity(fs)
-			o.bothCandidate = fs.Changed("candidate") && fs.Changed("model-path")
-			o.bothProduction = fs.Changed("production") && fs.Changed("reference-path")
-			return exitWith(runGate(cmd.Context(), e, o))
+			cfg, err := loadConfig(e, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if cfg != nil && len(cfg.pairs) > 0 && !namesModels(cmd.Flags()) {
+				return exitWith(runPairs(cmd.Context(), e, cmd.Flags(), cfg))
+			}
+			if err := cfg.apply(cmd.Flags(), cfg.topSettings()); err != nil {
+				return err
+			}
+			return exitWith(o.runParsed(cmd.Context(), e, cmd.Flags()))
 		},
 	}
-	o.registerRun(cmd.Flags(), true)
-	cmd.Flags().BoolVar(&o.AA, "aa", false, "A/A run: production against itself, to measure the noise floor (as `infergate calibrate`)")
+	o.registerRunCmd(cmd.Flags())
 	return cmd
+}
+
+// registerRunCmd adds every flag of `run`.
+func (o *runOptions) registerRunCmd(fs *pflag.FlagSet) {
+	o.registerRun(fs, true)
+	fs.BoolVar(&o.AA, "aa", false, "A/A run: production against itself, to measure the noise floor (as `infergate calibrate`)")
+}
+
+// runParsed runs the gate once fs holds the command line and the config.
+func (o *runOptions) runParsed(ctx context.Context, e *env, fs *pflag.FlagSet) (ExitCode, error) {
+	o.afterParse(fs)
+	o.parityFlags.afterParseParity(fs)
+	o.bothCandidate = fs.Changed("candidate") && fs.Changed("model-path")
+	o.bothProduction = fs.Changed("production") && fs.Changed("reference-path")
+	return runGate(ctx, e, o)
 }
 
 // registerRun adds the flags of `run`; calibrate has no candidate.
