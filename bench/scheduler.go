@@ -62,6 +62,35 @@ type LookFunc func(m *Measurement, look, looks int) (stop bool, err error)
 type Hooks struct {
 	Logf Logf
 	Look LookFunc
+	// Progress, when set, is told where the measurement stands: as each
+	// target's warmup starts, as the measured pass starts, after every
+	// round and at every look. With it set, the rounds' progress goes to
+	// it only, not to Logf as "round N/M done" lines.
+	Progress func(Progress)
+}
+
+// Phases of a measurement, for Progress.
+const (
+	PhaseWarmup = "warmup"
+	PhaseRounds = "rounds"
+)
+
+// Progress is where a measurement stands: numbers only, for a display to
+// show (it names no target, so it carries nothing secret).
+type Progress struct {
+	Phase string // PhaseWarmup or PhaseRounds
+	// Target is the index of the target warming up (-1: all of them, in
+	// turn, for an automatic warmup); Targets their number.
+	Target, Targets int
+	// Round is the rounds done; Rounds the rounds planned (the last
+	// look's: a sequential plan may stop sooner, or at its budget).
+	Round, Rounds int
+	// Look is the looks taken; Looks those planned.
+	Look, Looks int
+	// Measured is the measured time so far, all targets together;
+	// RoundTime the last round's; Budget the plan's MaxDuration for a
+	// sequential plan, else 0.
+	Measured, RoundTime, Budget time.Duration
 }
 
 // Measure runs the plan: warmup on every target, then rounds in which each
@@ -86,17 +115,23 @@ func Measure(ctx context.Context, targets []Target, src BatchSource, plan Plan, 
 	if hooks.Logf == nil {
 		hooks.Logf = func(string, ...any) {}
 	}
+	// A Progress hook shows the rounds: no "round N/M done" lines then.
+	roundLines := hooks.Progress == nil
+	if hooks.Progress == nil {
+		hooks.Progress = func(Progress) {}
+	}
 	if plan.BlockBytes <= 0 {
 		plan.BlockBytes = DefaultBlockBytes
 	}
 	s := &scheduler{
-		ctx:     ctx,
-		targets: targets,
-		plan:    plan,
-		hooks:   hooks,
-		blocks:  &blockReader{src: src, budget: plan.BlockBytes},
-		m:       &Measurement{Targets: make([]TargetMeasurement, len(targets))},
-		told:    make([]bool, len(targets)),
+		ctx:        ctx,
+		targets:    targets,
+		plan:       plan,
+		hooks:      hooks,
+		roundLines: roundLines,
+		blocks:     &blockReader{src: src, budget: plan.BlockBytes},
+		m:          &Measurement{Targets: make([]TargetMeasurement, len(targets))},
+		told:       make([]bool, len(targets)),
 	}
 	for i, t := range targets {
 		s.m.Targets[i].Info = t.Info()
@@ -124,6 +159,8 @@ type scheduler struct {
 	m       *Measurement
 	// told marks the targets whose first failed call went to the log.
 	told []bool
+	// roundLines: log "round N/M done" lines (no Progress hook).
+	roundLines bool
 }
 
 // result decides what Measure returns for an error met along the way.
@@ -199,6 +236,7 @@ func (s *scheduler) warmup() ([]time.Duration, error) {
 		warm = Amount{Requests: calibrationCalls}
 	}
 	if warm.Auto {
+		s.hooks.Progress(Progress{Phase: PhaseWarmup, Target: -1, Targets: len(s.targets)})
 		return s.autoWarmup()
 	}
 	batches, err := s.blocks.next(s.ctx, blockBatchLimit(warm))
@@ -207,6 +245,7 @@ func (s *scheduler) warmup() ([]time.Duration, error) {
 	}
 	for i := range s.targets {
 		s.hooks.Logf("warmup %s (%s)", s.m.Targets[i].Info.Name, warm)
+		s.hooks.Progress(Progress{Phase: PhaseWarmup, Target: i, Targets: len(s.targets)})
 		res, err := s.run(i, Block{Batches: pickSized(batches, i, s.m.Sizes), Requests: warm.Requests, Duration: warm.Duration})
 		if err != nil {
 			return nil, err
@@ -299,6 +338,11 @@ func (s *scheduler) measure(perCall []time.Duration) error {
 	perSub := s.subBlock(perCall, perRound)
 	var busy time.Duration
 	look := 0
+	at := Progress{Phase: PhaseRounds, Rounds: last, Looks: len(looks)}
+	if s.plan.Sequential() {
+		at.Budget = s.plan.MaxDuration
+	}
+	s.hooks.Progress(at)
 	for round := 0; round < last; round++ {
 		if s.ctx.Err() != nil {
 			return s.ctx.Err()
@@ -313,9 +357,11 @@ func (s *scheduler) measure(perCall []time.Duration) error {
 		}
 		busy += spent
 		done := round + 1
+		at.Round, at.Measured, at.RoundTime = done, busy, spent
+		s.hooks.Progress(at)
 		overBudget := s.plan.Sequential() && busy >= s.plan.MaxDuration
 		if done != looks[look] && !overBudget {
-			if !s.plan.Sequential() && (done%progressEvery(last) == 0) {
+			if !s.plan.Sequential() && s.roundLines && (done%progressEvery(last) == 0) {
 				s.hooks.Logf("round %d/%d done", done, last)
 			}
 			continue
@@ -324,6 +370,8 @@ func (s *scheduler) measure(perCall []time.Duration) error {
 			look = len(looks) - 1 // the budget is spent: this is the last look
 		}
 		s.hooks.Logf("look %d/%d after %d rounds (%v measured)", look+1, len(looks), done, busy.Round(100*time.Millisecond))
+		at.Look = look + 1
+		s.hooks.Progress(at)
 		if s.hooks.Look != nil {
 			stop, err := s.hooks.Look(s.m, look+1, len(looks))
 			if err != nil {

@@ -16,9 +16,54 @@ import (
 // metrics table (metric | production | candidate | ratio, or metric |
 // <model> for bench), a load sweep's stages table, a checks table,
 // warnings and a one-line verdict.
+// The table is plain text; see NewTableWith for colour.
 func NewTable(r *result.Result) Reporter { return &tableReporter{r: r} }
 
-type tableReporter struct{ r *result.Result }
+// TableOptions configure NewTableWith.
+type TableOptions struct {
+	// Colour colours the verdict word (PASS green, FAIL and ERROR red,
+	// INCONCLUSIVE yellow) and the "warning:" prefixes with ANSI codes.
+	// This package never looks at the terminal or the environment: the
+	// caller turns it on for a terminal that wants colour.
+	Colour bool
+}
+
+// NewTableWith is NewTable with options; the zero TableOptions render the
+// same bytes as NewTable.
+func NewTableWith(r *result.Result, o TableOptions) Reporter {
+	return &tableReporter{r: r, colour: o.Colour}
+}
+
+type tableReporter struct {
+	r      *result.Result
+	colour bool
+}
+
+// ANSI colours for WithColour.
+const (
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiReset  = "\x1b[0m"
+)
+
+// colourVerdict colours the verdict word at the head of the verdict line.
+func colourVerdict(line, word string) string {
+	var c string
+	switch word {
+	case "PASS":
+		c = ansiGreen
+	case "FAIL", "ERROR":
+		c = ansiRed
+	case "INCONCLUSIVE":
+		c = ansiYellow
+	}
+	head := "verdict: " + word
+	if c == "" || !strings.HasPrefix(line, head) {
+		return line
+	}
+	return "verdict: " + c + word + ansiReset + line[len(head):]
+}
 
 func (t *tableReporter) Report(w io.Writer) error {
 	if t.r == nil {
@@ -28,7 +73,12 @@ func (t *tableReporter) Report(w io.Writer) error {
 	// Render into memory and write once: tablewriter drops its writer's
 	// errors, and one Write makes a failing writer fail the report.
 	var b bytes.Buffer
-	if err := renderText(&b, v); err != nil {
+	warning := "warning: "
+	if t.colour {
+		v.verdict = colourVerdict(v.verdict, v.verdictWord)
+		warning = ansiYellow + "warning:" + ansiReset + " "
+	}
+	if err := renderTextWith(&b, v, warning); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	if _, err := w.Write(b.Bytes()); err != nil {
@@ -37,7 +87,11 @@ func (t *tableReporter) Report(w io.Writer) error {
 	return nil
 }
 
-func renderText(b *bytes.Buffer, v view) error {
+func renderText(b *bytes.Buffer, v view) error { return renderTextWith(b, v, "warning: ") }
+
+// renderTextWith renders the text report, each warning after the given
+// prefix.
+func renderTextWith(b *bytes.Buffer, v view, warning string) error {
 	lines := func(ls []string) {
 		for _, l := range ls {
 			b.WriteString(l)
@@ -91,7 +145,7 @@ func renderText(b *bytes.Buffer, v view) error {
 	}
 	b.WriteByte('\n')
 	for _, w := range v.warnings {
-		b.WriteString("warning: " + strings.TrimSpace(w) + "\n")
+		b.WriteString(warning + strings.TrimSpace(w) + "\n")
 	}
 	lines([]string{v.verdict})
 	return nil
