@@ -447,3 +447,71 @@ func sortedKeys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// configSchema is a JSON Schema (draft 2020-12) of the config file, for
+// editors: every key with its flag's description, pairs with the same
+// keys. docs/infergate.schema.json holds it; a test keeps it current.
+func configSchema(e *env) map[string]any {
+	flags := configFlags(e)
+	props := map[string]any{}
+	for _, name := range sortedKeys(knownConfigKeys(e)) {
+		f := flags[name]
+		p := map[string]any{"description": f.Usage}
+		switch f.Value.Type() {
+		case "bool":
+			p["type"] = "boolean"
+		case "int", "int64":
+			p["type"] = "integer"
+		case "float64":
+			p["type"] = "number"
+		case "stringArray", "stringSlice":
+			p["anyOf"] = []any{
+				map[string]any{"type": "string"},
+				map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+				map[string]any{"type": "object", "additionalProperties": map[string]any{"type": []string{"string", "number", "boolean"}}},
+			}
+		default:
+			if isCommaList(f) {
+				p["anyOf"] = []any{
+					map[string]any{"type": "string"},
+					map[string]any{"type": "array", "items": map[string]any{"type": []string{"number", "string"}}},
+				}
+			} else {
+				// Ratios and sizes read as numbers in YAML: 1.15, 100.
+				p["type"] = []string{"string", "number"}
+			}
+		}
+		if d := f.DefValue; d != "" && d != "[]" && d != "false" && d != "0" {
+			p["default"] = d
+		}
+		props[name] = p
+	}
+	pairProps := map[string]any{"name": map[string]any{"type": "string", "pattern": `^[^/\\ \t]+$`, "description": "names the pair in the output and its report files (result-NAME.json)"}}
+	for k, v := range props {
+		pairProps[k] = v
+	}
+	all := map[string]any{}
+	for k, v := range props {
+		all[k] = v
+	}
+	all[keyPairs] = map[string]any{
+		"description": "model pairs: the gate runs once per pair, each pair's settings over the top level's",
+		"type":        "array",
+		"minItems":    1,
+		"items": map[string]any{
+			"type":                 "object",
+			"required":             []string{"name"},
+			"properties":           pairProps,
+			"additionalProperties": false,
+		},
+	}
+	return map[string]any{
+		"$schema":              "https://json-schema.org/draft/2020-12/schema",
+		"$id":                  "https://github.com/infergate/infergate/docs/infergate.schema.json",
+		"title":                "infergate.yaml",
+		"description":          "infergate's config: each key is a flag of `infergate run` or `bench` without the dashes; flags on the command line override it.",
+		"type":                 "object",
+		"properties":           all,
+		"additionalProperties": false,
+	}
+}
