@@ -63,8 +63,8 @@ type Hooks struct {
 	Logf Logf
 	Look LookFunc
 	// Progress, when set, is told where the measurement stands: as each
-	// target's warmup starts, as the measured pass starts, after every
-	// round and at every look. With it set, the rounds' progress goes to
+	// target's warmup starts, as the measured pass starts, after each
+	// round that is no look, and at every look. With it set, the rounds' progress goes to
 	// it only, not to Logf as "round N/M done" lines.
 	Progress func(Progress)
 }
@@ -358,9 +358,9 @@ func (s *scheduler) measure(perCall []time.Duration) error {
 		busy += spent
 		done := round + 1
 		at.Round, at.Measured, at.RoundTime = done, busy, spent
-		s.hooks.Progress(at)
 		overBudget := s.plan.Sequential() && busy >= s.plan.MaxDuration
 		if done != looks[look] && !overBudget {
+			s.hooks.Progress(at)
 			if !s.plan.Sequential() && s.roundLines && (done%progressEvery(last) == 0) {
 				s.hooks.Logf("round %d/%d done", done, last)
 			}

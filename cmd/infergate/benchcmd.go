@@ -81,7 +81,8 @@ func runBench(ctx context.Context, e *env, o *benchOptions) (ExitCode, error) {
 	if err := ms.setup(e.Getenv); err != nil {
 		return 0, err
 	}
-	logf := progress(e, o.Quiet)
+	ms.show = newProgress(e, o.Quiet, o.Verbose)
+	logf := ms.show.logf
 	res, err := ms.measure(ctx, e, logf, judgeWith(specs, o.Confidence, logf))
 	if res == nil {
 		return 0, runFailure(err)

@@ -74,6 +74,8 @@ type measurement struct {
 	profile *profileConfig
 	// gpu says where local models run and which GPUs to watch.
 	gpu *gpuConfig
+	// show displays the progress (nil: only the Logf lines).
+	show *progress
 }
 
 // setup finds what the models need: ONNX Runtime for local ones, a
@@ -138,6 +140,8 @@ type judgeFunc func(res *result.Result, look, looks int) (decided bool, err erro
 // Nothing secret leaves it: progress lines, the result and the error are
 // scrubbed of every header value an endpoint was given.
 func (ms *measurement) measure(ctx context.Context, e *env, logf bench.Logf, judge judgeFunc) (*result.Result, error) {
+	// The display goes before the caller writes the report.
+	defer ms.show.finish()
 	red := ms.redact()
 	res, err := ms.measureRaw(ctx, e, red.logf(logf), judge)
 	red.result(res)
@@ -322,6 +326,7 @@ func (ms *measurement) open(ctx context.Context, e *env, logf bench.Logf, res *r
 
 	for i, m := range ms.models {
 		logf("loading %s model %s", m.Role, m.where())
+		ms.show.loading(i, len(ms.models))
 		t, err := ms.start(ctx, e, m, ds)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -397,7 +402,11 @@ func (ms *measurement) runStage(ctx context.Context, s *session, logf bench.Logf
 		if err := ms.fillTargets(res, m, s.gpu); err != nil {
 			return false, err
 		}
-		return judge(res, look, looks)
+		decided, err := judge(res, look, looks)
+		if err == nil {
+			ms.show.judged(res.Checks, look, looks)
+		}
+		return decided, err
 	}
 	// Only the measured pass tells the GPU monitor when each target runs;
 	// parity and profiling use the targets themselves.
@@ -405,7 +414,7 @@ func (ms *measurement) runStage(ctx context.Context, s *session, logf bench.Logf
 	for i, t := range s.targets {
 		measured[i] = s.gpu.Wrap(i, t)
 	}
-	m, merr := bench.Measure(ctx, measured, src, ms.plan, bench.Hooks{Logf: logf, Look: look})
+	m, merr := bench.Measure(ctx, measured, src, ms.plan, bench.Hooks{Logf: logf, Look: look, Progress: ms.show.update})
 	res.FinishedAt = time.Now().UTC()
 	res.ToolPeakRSSBytes = selfPeakRSS()
 	if m == nil {
@@ -578,17 +587,6 @@ func cpuModel() string {
 		}
 	}
 	return ""
-}
-
-// progress returns a logger for stderr progress lines, or a silent one.
-func progress(e *env, quiet bool) bench.Logf {
-	if quiet {
-		return func(string, ...any) {}
-	}
-	start := time.Now()
-	return func(format string, args ...any) {
-		fmt.Fprintf(e.Stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
-	}
 }
 
 // runFailure keeps errors classified: anything a command returns that no

@@ -61,6 +61,8 @@ type measureFlags struct {
 	endpointFlags
 	outputFlags
 	Quiet bool
+	// Verbose prints every progress line, each round's too (--verbose).
+	Verbose bool
 	// Config is the config file's path (--config); see config.go.
 	Config string
 
@@ -107,7 +109,8 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.ORTLib, "ort-lib", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_LIB, then the cache that `make ort` fills)")
 
 	f.outputFlags.register(fs)
-	fs.BoolVarP(&f.Quiet, "quiet", "q", false, "no progress lines on stderr")
+	fs.BoolVarP(&f.Quiet, "quiet", "q", false, "no progress on stderr")
+	fs.BoolVar(&f.Verbose, "verbose", false, "progress as plain lines on stderr, every round's included, never throttled or redrawn (--quiet wins)")
 	fs.StringVar(&f.Config, "config", "", "read settings from this YAML `file` (default: ./infergate.yaml when there is one); flags override it")
 
 	f.registerBudgets(fs)

@@ -113,7 +113,7 @@ func writeReports(e *env, res *result.Result, out outputFlags) error {
 		rendered[i] = buf.Bytes()
 	}
 	var table bytes.Buffer
-	if err := report.NewTable(res).Report(&table); err != nil {
+	if err := report.NewTableWith(res, report.TableOptions{Colour: useColour(e, e.Stdout)}).Report(&table); err != nil {
 		return errkind.Run(err)
 	}
 	for i, f := range fileFormats {
@@ -140,7 +140,11 @@ func writeReports(e *env, res *result.Result, out outputFlags) error {
 
 // warnf prints a warning that does not change the exit code.
 func warnf(e *env, format string, args ...any) {
-	fmt.Fprintf(e.Stderr, "infergate: warning: %s\n", firstLine(fmt.Sprintf(format, args...)))
+	word := "warning:"
+	if useColour(e, e.Stderr) {
+		word = "\x1b[33mwarning:\x1b[0m"
+	}
+	fmt.Fprintf(e.Stderr, "infergate: %s %s\n", word, firstLine(fmt.Sprintf(format, args...)))
 }
 
 // writeFileAtomic writes through a temporary file and a rename, so a killed

@@ -27,6 +27,10 @@ type env struct {
 	WorkerEnv []string
 	// OpenGPU opens NVML (nil: the real one); tests give a fake.
 	OpenGPU func() (gpuLibrary, error)
+	// TermWidth is w's width in columns when w is a terminal, else 0
+	// (nil: never a terminal). It decides the live progress display and
+	// colour.
+	TermWidth func(w io.Writer) int
 }
 
 func (e *env) openGPU() (gpuLibrary, error) {
@@ -42,6 +46,7 @@ func processEnv() *env {
 		Stderr:     os.Stderr,
 		Getenv:     os.Getenv,
 		Executable: os.Executable,
+		TermWidth:  fileTermWidth,
 	}
 }
 
@@ -171,7 +176,7 @@ SIGINT/SIGTERM (the partial result is written).`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return errkind.Input(err)
 	})
-	root.AddCommand(newRunCmd(e), newBenchCmd(e), newCalibrateCmd(e), newCompareCmd(e), newMergeCmd(e), newReportCmd(e), newWorkerCmd(), newVersionCmd(e))
+	root.AddCommand(newRunCmd(e), newBenchCmd(e), newCalibrateCmd(e), newCompareCmd(e), newMergeCmd(e), newReportCmd(e), newInitCmd(e), newWorkerCmd(), newVersionCmd(e))
 	// Stray arguments are usage errors too. (The root keeps cobra's own
 	// check, which reports unknown subcommands.)
 	for _, c := range root.Commands() {

@@ -282,7 +282,8 @@ func runGate(ctx context.Context, e *env, o *runOptions) (ExitCode, error) {
 	if err != nil {
 		return 0, err
 	}
-	logf := progress(e, o.Quiet)
+	g.show = newProgress(e, o.Quiet, o.Verbose)
+	logf := g.show.logf
 	res, err := g.measure(ctx, e, logf, judgeWith(g.specs, g.flags.Confidence, logf))
 	if res == nil {
 		return 0, runFailure(err)

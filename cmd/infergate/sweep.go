@@ -171,6 +171,7 @@ func (ms *measurement) sweep(ctx context.Context, s *session, logf bench.Logf, j
 			break
 		}
 		logf("stage %d of %d: %s", i+1, len(ms.stages), st.name)
+		ms.show.setStage(st.name)
 		sm := ms.at(st)
 		sr := stageDoc(res, sm)
 		name := st.name
