@@ -44,7 +44,7 @@ vet:
 # checks it, and every run: block of both, for ${{ }} expressions. shellcheck
 # is turned off so the result does not depend on what the machine has.
 lint-actions:
-	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) -shellcheck= -pyflakes= examples/workflows/*.yml
+	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) -shellcheck= -pyflakes= examples/workflows/*.yml .github/workflows/*.yml
 
 test: ort vet lint-actions
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...

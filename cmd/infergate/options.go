@@ -110,7 +110,7 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 
 	f.outputFlags.register(fs)
 	fs.BoolVarP(&f.Quiet, "quiet", "q", false, "no progress on stderr")
-	fs.BoolVar(&f.Verbose, "verbose", false, "progress as plain lines on stderr, every round's included, never throttled or redrawn (--quiet wins)")
+	fs.BoolVarP(&f.Verbose, "verbose", "v", false, "progress as plain lines on stderr, every round's included, never throttled or redrawn (--quiet wins)")
 	fs.StringVar(&f.Config, "config", "", "read settings from this YAML `file` (default: ./infergate.yaml when there is one); flags override it")
 
 	f.registerBudgets(fs)
