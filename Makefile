@@ -70,12 +70,8 @@ fuzz-smoke:
 # Any other exit code fails the demo.
 demo: ort build
 	@mkdir -p out
-	@echo "== infergate run: examples/candidate.onnx against examples/production.onnx"
-	@set +e; ./$(BIN) run \
-	    --candidate examples/candidate.onnx --production examples/production.onnx \
-	    --dataset examples/test_data.parquet --max-latency-increase 1.15 \
-	    --latency-percentile p50 --max-memory-increase 1.5 --intra-op-threads 1 \
-	    --json out/demo-result.json --markdown out/demo-report.md --html out/demo-report.html; \
+	@echo "== infergate run --config examples/infergate.yaml: examples/candidate.onnx against examples/production.onnx"
+	@set +e; ./$(BIN) run --config examples/infergate.yaml --html out/demo-report.html; \
 	  code=$$?; \
 	  if [ $$code -eq 1 ]; then echo "== demo: the regression was caught (infergate exited 1, as a CI job would fail); reports in out/ (demo-result.json, demo-report.md, demo-report.html)"; \
 	  else echo "== demo: expected exit 1 (regression), got $$code"; exit 1; fi
