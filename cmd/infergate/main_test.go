@@ -106,8 +106,11 @@ func readResult(t *testing.T, path string) *result.Result {
 func TestRunPassWritesResult(t *testing.T) {
 	ortlib.Require(t)
 	out := filepath.Join(t.TempDir(), "result.json")
+	// Thresholds no equal pair can miss, judged on the median: with four
+	// rounds of 50 calls a p95 ratio's interval can reach past 5 on a
+	// busy machine, and this test is about the document, not the tail.
 	r := runCLI(t, context.Background(), "1", runArgs("mlp_same.onnx", "mlp_base.onnx", "mlp.parquet",
-		"--max-latency-increase", "5", "--max-memory-increase", "5", "--max-error-rate", "0", "--json", out)...)
+		"--max-latency-increase", "5", "--latency-percentile", "p50", "--max-memory-increase", "5", "--max-error-rate", "0", "--json", out)...)
 	if r.code != ExitPass {
 		t.Fatalf("exit %d, stderr:\n%s\nstdout:\n%s", r.code, r.stderr, r.stdout)
 	}
