@@ -33,19 +33,19 @@ func ProfileDiff(prod []ortprof.NodeStat, prodCalls int, cand []ortprof.NodeStat
 	}
 	inProd := map[string]bool{}
 	for _, n := range prod {
-		node(n).ProductionUS += per(n.TotalUS, prodCalls)
+		node(n).ProductionUS += per(n.TypicalUS(), prodCalls)
 		inProd[n.Name] = true
-		d.ProductionTotalUS += per(n.TotalUS, prodCalls)
+		d.ProductionTotalUS += per(n.TypicalUS(), prodCalls)
 	}
 	inCand := map[string]bool{}
 	for _, n := range cand {
 		nd := node(n)
-		nd.CandidateUS += per(n.TotalUS, candCalls)
+		nd.CandidateUS += per(n.TypicalUS(), candCalls)
 		if !inProd[n.Name] {
 			nd.OpType = n.OpType
 		}
 		inCand[n.Name] = true
-		d.CandidateTotalUS += per(n.TotalUS, candCalls)
+		d.CandidateTotalUS += per(n.TypicalUS(), candCalls)
 	}
 	types := map[string]*result.OpTypeDiff{}
 	typeOf := func(op string) *result.OpTypeDiff {
@@ -58,12 +58,12 @@ func ProfileDiff(prod []ortprof.NodeStat, prodCalls int, cand []ortprof.NodeStat
 	}
 	for _, n := range prod {
 		t := typeOf(n.OpType)
-		t.ProductionUS += per(n.TotalUS, prodCalls)
+		t.ProductionUS += per(n.TypicalUS(), prodCalls)
 		t.ProductionNodes++
 	}
 	for _, n := range cand {
 		t := typeOf(n.OpType)
-		t.CandidateUS += per(n.TotalUS, candCalls)
+		t.CandidateUS += per(n.TypicalUS(), candCalls)
 		t.CandidateNodes++
 	}
 	for _, name := range order {

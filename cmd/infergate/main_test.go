@@ -335,12 +335,13 @@ func TestSequentialRunStopsAtFirstLook(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "r.json")
 	r := runCLI(t, context.Background(), "1", "run", "--candidate", td("mlp_same.onnx"), "--production", td("mlp_base.onnx"),
 		"--dataset", td("mlp.parquet"), "--max-duration", "20s", "--min-rounds", "4", "--round-time", "20ms",
-		"--intra-op-threads", "1", "--quiet", "--max-latency-increase", "3", "--json", out)
+		"--intra-op-threads", "1", "--quiet", "--max-latency-increase", "3", "--latency-percentile", "p50", "--json", out)
 	if r.code != ExitPass {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	res := readResult(t, out)
-	// A same-cost pair against 3× is decided at the first look.
+	// A same-cost pair against 3× at the median is decided at the first
+	// look, even on a busy machine (a 4-round p95 might not be).
 	if n := len(res.Targets[1].Rounds); n != 4 || res.Checks[0].Rounds != 4 {
 		t.Errorf("%d rounds (check saw %d), want 4: the run should stop at the first look", n, res.Checks[0].Rounds)
 	}

@@ -17,6 +17,20 @@ type NodeStat struct {
 	Provider string  // e.g. "CPUExecutionProvider"
 	TotalUS  float64 // kernel time summed over the pass, microseconds
 	Count    int64   // kernel runs
+	// MedianUS is the median of the node's kernel runs. On a shared
+	// machine one preempted run can cost milliseconds and swamp a sum of
+	// microseconds; the median does not notice it.
+	MedianUS float64
+}
+
+// TypicalUS is the node's time over the pass with every run at its median:
+// TotalUS without the outliers a busy machine adds. Stats without a median
+// (made by hand, or a median below the trace's microsecond) give TotalUS.
+func (n NodeStat) TypicalUS() float64 {
+	if n.MedianUS <= 0 {
+		return n.TotalUS
+	}
+	return n.MedianUS * float64(n.Count)
 }
 
 type event struct {
@@ -51,6 +65,7 @@ func Parse(r io.Reader) ([]NodeStat, error) {
 		events = obj.TraceEvents
 	}
 	byName := map[string]*NodeStat{}
+	durs := map[string][]float64{}
 	for _, e := range events {
 		if e.Cat != "Node" || !strings.HasSuffix(e.Name, kernelSuffix) {
 			continue
@@ -66,9 +81,17 @@ func Parse(r io.Reader) ([]NodeStat, error) {
 		}
 		s.TotalUS += e.Dur
 		s.Count++
+		durs[name] = append(durs[name], e.Dur)
 	}
 	out := make([]NodeStat, 0, len(byName))
-	for _, s := range byName {
+	for name, s := range byName {
+		d := durs[name]
+		sort.Float64s(d)
+		if n := len(d); n%2 == 1 {
+			s.MedianUS = d[n/2]
+		} else {
+			s.MedianUS = (d[n/2-1] + d[n/2]) / 2
+		}
 		out = append(out, *s)
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -25,9 +25,9 @@ func TestParseTotals(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []NodeStat{
-		{Name: "MatMul_0", OpType: "MatMul", Provider: "CPUExecutionProvider", TotalUS: 80, Count: 2},
-		{Name: "Add_1", OpType: "Add", Provider: "CPUExecutionProvider", TotalUS: 12, Count: 2},
-		{Name: "Relu", OpType: "Relu", Provider: "CPUExecutionProvider", TotalUS: 6, Count: 2},
+		{Name: "MatMul_0", OpType: "MatMul", Provider: "CPUExecutionProvider", TotalUS: 80, Count: 2, MedianUS: 40},
+		{Name: "Add_1", OpType: "Add", Provider: "CPUExecutionProvider", TotalUS: 12, Count: 2, MedianUS: 6},
+		{Name: "Relu", OpType: "Relu", Provider: "CPUExecutionProvider", TotalUS: 6, Count: 2, MedianUS: 3},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v", got)
@@ -53,5 +53,23 @@ func TestParseTraceEventsObject(t *testing.T) {
 func TestParseRejectsGarbage(t *testing.T) {
 	if _, err := Parse(strings.NewReader("not json")); err == nil {
 		t.Fatal("no error")
+	}
+}
+
+// TestMedianIgnoresPreemption: one kernel run that a busy machine stretched
+// to milliseconds moves the total, not the typical time.
+func TestMedianIgnoresPreemption(t *testing.T) {
+	trace := `[
+	{"cat":"Node","name":"mm_kernel_time","dur":10,"args":{"op_name":"MatMul"}},
+	{"cat":"Node","name":"mm_kernel_time","dur":12,"args":{"op_name":"MatMul"}},
+	{"cat":"Node","name":"mm_kernel_time","dur":5000,"args":{"op_name":"MatMul"}},
+	{"cat":"Node","name":"mm_kernel_time","dur":11,"args":{"op_name":"MatMul"}}]`
+	nodes, err := Parse(strings.NewReader(trace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := nodes[0]
+	if n.TotalUS != 5033 || n.MedianUS != 11.5 || n.TypicalUS() != 46 {
+		t.Errorf("total %v, median %v, typical %v; want 5033, 11.5, 46", n.TotalUS, n.MedianUS, n.TypicalUS())
 	}
 }
