@@ -114,11 +114,12 @@ candidate: `+td("mlp_same.onnx")+`
 production: `+td("mlp_base.onnx")+`
 dataset: `+td("mlp.parquet")+`
 requests: 400
-rounds: 4
+rounds: 8
 warmup: 20
 intra-op-threads: 1
 quiet: true
 max-latency-increase: 5
+latency-percentile: p50 # steady even under the race detector
 max-memory-increase: 5
 max-error-rate: 0
 json: `+out+`
