@@ -100,7 +100,7 @@ func runInit(ctx context.Context, e *env, o *initOptions) error {
 			Worker: bench.WorkerCommand{Path: exe, Args: []string{"worker"}, Env: e.WorkerEnv},
 		})
 		if err != nil {
-			return fmt.Errorf("model %s: %w", p, err)
+			return err // it names the model (or the library) already
 		}
 		inputs := t.Info().Inputs
 		t.Close()
