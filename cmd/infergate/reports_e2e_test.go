@@ -93,8 +93,11 @@ func TestBenchCompareMerge(t *testing.T) {
 	bench("mlp_base.onnx", "base2.json")
 	bench("mlp_same.onnx", "same.json")
 
+	// Two separate runs of equal models, judged on the median with a
+	// threshold no machine misses: under the race detector a 4-round p95
+	// of separate runs has come out 6× apart.
 	r := runCLI(t, context.Background(), "1", "compare", filepath.Join(dir, "base1.json"), filepath.Join(dir, "same.json"),
-		"--max-latency-increase", "10", "--json", filepath.Join(dir, "cmp.json"))
+		"--max-latency-increase", "100", "--latency-percentile", "p50", "--json", filepath.Join(dir, "cmp.json"))
 	if r.code != ExitPass {
 		t.Fatalf("compare: exit %d: %s\n%s", r.code, r.stderr, r.stdout)
 	}
