@@ -108,10 +108,7 @@ func (m *GPUMonitor) Start() {
 	for _, d := range order {
 		targets := byDevice[d]
 		m.groups = append(m.groups, gpuGroup{device: d, targets: targets})
-		interval := m.watches[targets[0]].Interval
-		if interval <= 0 {
-			interval = DefaultGPUInterval
-		}
+		interval := m.watches[targets[0]].interval()
 		m.sample(d, targets)
 		m.wg.Add(1)
 		go func() {

@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -115,7 +115,7 @@ func parseConfig(path string, data []byte, known map[string]bool) (*configFile, 
 		if errors.Is(err, io.EOF) {
 			return &configFile{path: path}, nil // an empty file says nothing
 		}
-		return nil, errkind.Input(fmt.Errorf("%s: %s", path, oneLineErr(err)))
+		return nil, errkind.Input(fmt.Errorf("%s: %s", path, firstLine(err.Error())))
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
@@ -373,7 +373,7 @@ func (c *configFile) apply(fs *pflag.FlagSet, layers ...[]configSetting) error {
 			}
 			for _, v := range s.values {
 				if err := fs.Set(s.key, v); err != nil {
-					return errkind.Input(fmt.Errorf("%s:%d: %s: %s", c.path, s.line, s.key, oneLineErr(err)))
+					return errkind.Input(fmt.Errorf("%s:%d: %s: %s", c.path, s.line, s.key, firstLine(err.Error())))
 				}
 			}
 			fromConfig[s.key] = true
@@ -438,23 +438,13 @@ func suffixOutputs(fs *pflag.FlagSet, pair string) error {
 	return nil
 }
 
-// sortedKeys is for messages and the schema.
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // configSchema is a JSON Schema (draft 2020-12) of the config file, for
 // editors: every key with its flag's description, pairs with the same
 // keys. docs/infergate.schema.json holds it; a test keeps it current.
 func configSchema(e *env) map[string]any {
 	flags := configFlags(e)
 	props := map[string]any{}
-	for _, name := range sortedKeys(knownConfigKeys(e)) {
+	for _, name := range slices.Sorted(maps.Keys(knownConfigKeys(e))) {
 		f := flags[name]
 		p := map[string]any{"description": f.Usage}
 		switch f.Value.Type() {

@@ -217,9 +217,9 @@ func checkDevice(dev bench.Device, libPath string, lib gpuLibrary, nvmlErr error
 		problems = append(problems, fmt.Sprintf("the ONNX Runtime at %s is a CPU-only build (no %s beside it)", libPath, missing))
 	}
 	if nvmlErr != nil {
-		problems = append(problems, oneLineErr(nvmlErr))
+		problems = append(problems, firstLine(nvmlErr.Error()))
 	} else if _, err := gpu.CUDAOrdinalToNVML(dev.Ordinal, cudaVisible, lib.Devices()); err != nil {
-		problems = append(problems, oneLineErr(err))
+		problems = append(problems, firstLine(err.Error()))
 	}
 	if len(problems) == 0 {
 		return nil
@@ -247,14 +247,6 @@ func versionInPath(libPath string) string {
 		}
 	}
 	return ""
-}
-
-func oneLineErr(err error) string {
-	s := err.Error()
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }
 
 // gpuWatches builds the monitor of a session's targets, and records the

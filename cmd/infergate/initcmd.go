@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -180,7 +182,7 @@ func inferBinding(ds *loader.Dataset, model string, inputs []loader.InputSpec) m
 	// The whole binding must hold as the run will make it.
 	if len(mb.unbound) == 0 {
 		if _, err := loader.NewBinding(ds, inputs, loader.BindOptions{InputMap: mb.mapped}); err != nil {
-			mb.lines = append(mb.lines, "TODO: the columns do not bind as they are: "+oneLineErr(err))
+			mb.lines = append(mb.lines, "TODO: the columns do not bind as they are: "+firstLine(err.Error()))
 			mb.unbound = append(mb.unbound, "(see the TODO)")
 		}
 	}
@@ -219,7 +221,7 @@ func renderConfig(o *initOptions, ds *loader.Dataset, bindings []modelBinding) s
 	}
 	if len(mapped) > 0 {
 		w("input-map:\n")
-		for _, k := range sortedKeys(boolKeys(mapped)) {
+		for _, k := range slices.Sorted(maps.Keys(mapped)) {
 			w("  %s: %s\n", yamlString(k), yamlString(mapped[k]))
 		}
 	}
@@ -249,14 +251,6 @@ json: infergate-reports/result.json
 markdown: infergate-reports/report.md
 `)
 	return b.String()
-}
-
-func boolKeys(m map[string]string) map[string]bool {
-	out := make(map[string]bool, len(m))
-	for k := range m {
-		out[k] = true
-	}
-	return out
 }
 
 // yamlString quotes s when YAML would read it as something else.
