@@ -56,10 +56,7 @@ func main() {
 	bin := flag.String("bin", "bin/infergate", "infergate binary")
 	dataset := flag.String("dataset", "testdata/mlp.parquet", "test set")
 	out := flag.String("out", "docs/eval-gate.md", "Markdown report")
-	// p50 by default: on small VMs a ~20 µs model's latency is bimodal (an
-	// interference mode holding 5-10% of calls), so p95 falls between the
-	// modes and its ratio is not the cost ratio the pairs are built with.
-	extra := flag.String("args", "--intra-op-threads 1 --latency-percentile p50", "extra arguments for infergate run")
+	extra := flag.String("args", "--intra-op-threads 1", "extra arguments for infergate run")
 	flag.Parse()
 	if err := run(*runs, *quietRuns, strings.Split(*ratios, ","), *bin, *dataset, *out, strings.Fields(*extra)); err != nil {
 		fmt.Fprintln(os.Stderr, "evalgate:", err)
