@@ -21,7 +21,7 @@ STATICCHECK_VERSION ?= v0.8.2
 # deprecated: a screenful of gcc warnings on every fresh build, none ours.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build ort test vet lint-actions race fuzz-smoke demo gen fuzz bench-overhead bench-loader eval-gate clean docs
+.PHONY: all build ort chromium test vet lint-actions race fuzz-smoke demo gen fuzz bench-overhead bench-loader eval-gate clean docs
 
 all: build
 
@@ -32,6 +32,11 @@ build:
 # into ~/.cache/infergate. Does nothing when it is already there.
 ort:
 	@bash scripts/fetch-ort.sh >/dev/null
+
+# A headless Chromium for the HTML report's browser test: one on PATH (or
+# INFERGATE_CHROMIUM), else Debian's package through apt-get.
+chromium:
+	@bash scripts/chromium.sh
 
 vet:
 	$(GO) mod verify
@@ -46,7 +51,7 @@ vet:
 lint-actions:
 	$(GO) run github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION) -shellcheck= -pyflakes= examples/workflows/*.yml .github/workflows/*.yml
 
-test: ort vet lint-actions
+test: ort chromium vet lint-actions
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	@echo "== gate decisions on real models (runs alone: it measures latency)"
 	INFERGATE_GATE_E2E=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run '^TestGateDecisions$$' -v ./cmd/infergate
