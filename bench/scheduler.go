@@ -105,8 +105,12 @@ type Progress struct {
 // On cancellation it returns what was measured so far with Interrupted set
 // and no error. When a target fails, the measurement so far is returned
 // together with the error.
-func Measure(ctx context.Context, targets []Target, src BatchSource, plan Plan, hooks Hooks) (*Measurement, error) {
+func Measure(ctx context.Context, targets []Target, src BatchSource, plan Plan, hooks Hooks, opts ...MeasureOption) (*Measurement, error) {
 	if err := plan.Validate(); err != nil {
+		return nil, err
+	}
+	o, err := newMeasureOptions(opts)
+	if err != nil {
 		return nil, err
 	}
 	if len(targets) == 0 {
@@ -138,7 +142,7 @@ func Measure(ctx context.Context, targets []Target, src BatchSource, plan Plan, 
 	}
 	// The size buckets are fixed before anything runs, from the test set
 	// itself, so every target and every round uses the same edges.
-	scan, err := scanSizes(ctx, src)
+	scan, err := scanSizes(ctx, src, o.sizeBuckets)
 	if err != nil {
 		return s.result(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/infergate/infergate/internal/errkind"
 	"github.com/infergate/infergate/loader"
 	"github.com/infergate/infergate/result"
 )
@@ -135,16 +136,52 @@ func sizeRounds(rs []SizeResult) ([]result.SizeBucket, error) {
 }
 
 // Size buckets: one per distinct size when there are at most
-// maxExactBuckets of them (sequence lengths of a small test set), else
-// quantileBuckets buckets cut at quantiles of the sizes, so that each
-// holds about as many batches and none is too thin to have a p95.
+// max(maxExactBuckets, n) of them (sequence lengths of a small test set),
+// else n buckets cut at quantiles of the sizes (DefaultSizeBuckets unless
+// WithSizeBuckets says), so that each holds about as many batches and
+// none is too thin to have a p95.
 const (
 	maxExactBuckets = 8
-	quantileBuckets = 5
+	// DefaultSizeBuckets, MinSizeBuckets and MaxSizeBuckets bound the
+	// quantile buckets: two draw a line, and past twenty a bucket of a
+	// short run holds too few calls for its p95.
+	DefaultSizeBuckets = 5
+	MinSizeBuckets     = 2
+	MaxSizeBuckets     = 20
 	// sizeScanBatches caps the batches read to learn the sizes: the scan
 	// costs one more pass over (the start of) the test set.
 	sizeScanBatches = 10000
 )
+
+// MeasureOption adjusts how Measure breaks a measurement down.
+type MeasureOption func(*measureOptions)
+
+type measureOptions struct {
+	sizeBuckets int
+}
+
+// WithSizeBuckets cuts input sizes into n quantile buckets
+// (MinSizeBuckets to MaxSizeBuckets) instead of DefaultSizeBuckets.
+func WithSizeBuckets(n int) MeasureOption {
+	return func(o *measureOptions) { o.sizeBuckets = n }
+}
+
+// CheckSizeBuckets refuses a bucket count outside MinSizeBuckets to
+// MaxSizeBuckets as bad input.
+func CheckSizeBuckets(n int) error {
+	if n < MinSizeBuckets || n > MaxSizeBuckets {
+		return errkind.Input(fmt.Errorf("--size-buckets %d: want %d to %d buckets", n, MinSizeBuckets, MaxSizeBuckets))
+	}
+	return nil
+}
+
+func newMeasureOptions(opts []MeasureOption) (measureOptions, error) {
+	o := measureOptions{sizeBuckets: DefaultSizeBuckets}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o, CheckSizeBuckets(o.sizeBuckets)
+}
 
 // SizeScan is what the scheduler learnt of the test set's input sizes
 // before measuring.
@@ -190,8 +227,9 @@ func bucketOf(buckets []result.SizeBucketDef, size float64) int {
 
 // scanSizes reads up to sizeScanBatches batches for their sizes (measured
 // on the first target's inputs, so that the buckets are one set for all
-// targets) and rewinds the source.
-func scanSizes(ctx context.Context, src BatchSource) (*SizeScan, error) {
+// targets), cuts them into at most n quantile buckets and rewinds the
+// source.
+func scanSizes(ctx context.Context, src BatchSource, n int) (*SizeScan, error) {
 	scan := &SizeScan{Measure: "elements"}
 	var seq, elems []float64
 	sized := true
@@ -222,17 +260,18 @@ func scanSizes(ctx context.Context, src BatchSource) (*SizeScan, error) {
 	if slices.Max(seq) > 0 {
 		scan.Measure, scan.Sizes = "seq_len", seq
 	}
-	scan.Buckets = sizeBuckets(scan.Sizes, scan.Measure)
+	scan.Buckets = sizeBuckets(scan.Sizes, scan.Measure, n)
 	scan.Oversize = scan.Quantile(oversizeQuantile)
 	return scan, nil
 }
 
-// sizeBuckets cuts sizes into buckets (see maxExactBuckets).
-func sizeBuckets(sizes []float64, measure string) []result.SizeBucketDef {
+// sizeBuckets cuts sizes into n quantile buckets, or one per distinct
+// size when there are few (see maxExactBuckets).
+func sizeBuckets(sizes []float64, measure string, n int) []result.SizeBucketDef {
 	sorted := slices.Sorted(slices.Values(sizes))
 	distinct := slices.Compact(slices.Clone(sorted))
 	var out []result.SizeBucketDef
-	if len(distinct) <= maxExactBuckets {
+	if len(distinct) <= max(maxExactBuckets, n) {
 		for _, v := range distinct {
 			out = append(out, result.SizeBucketDef{Lo: v, Hi: v})
 		}
@@ -240,8 +279,8 @@ func sizeBuckets(sizes []float64, measure string) []result.SizeBucketDef {
 		// Lower edges at the quantiles k/n, as distinct values, so a
 		// heavily repeated size does not make empty buckets.
 		var los []float64
-		for k := range quantileBuckets {
-			lo := sorted[k*len(sorted)/quantileBuckets]
+		for k := range n {
+			lo := sorted[k*len(sorted)/n]
 			if len(los) == 0 || lo > los[len(los)-1] {
 				los = append(los, lo)
 			}

@@ -5,9 +5,11 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/infergate/infergate/internal/errkind"
 	"github.com/infergate/infergate/loader"
 	"github.com/infergate/infergate/result"
 )
@@ -119,8 +121,8 @@ func TestSizeBucketsQuantiles(t *testing.T) {
 	for v := 1; v <= 100; v++ {
 		sizes = append(sizes, float64(v))
 	}
-	bs := sizeBuckets(sizes, "elements")
-	if len(bs) != quantileBuckets || bs[0].Lo != 1 || bs[0].Hi != 20 || bs[4].Lo != 81 || bs[4].Hi != 100 {
+	bs := sizeBuckets(sizes, "elements", DefaultSizeBuckets)
+	if len(bs) != DefaultSizeBuckets || bs[0].Lo != 1 || bs[0].Hi != 20 || bs[4].Lo != 81 || bs[4].Hi != 100 {
 		t.Errorf("buckets %+v", bs)
 	}
 	for _, c := range []struct {
@@ -133,9 +135,80 @@ func TestSizeBucketsQuantiles(t *testing.T) {
 	}
 	// A heavily repeated size does not make empty buckets.
 	skew := append(slices.Repeat([]float64{5}, 90), 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-	for _, b := range sizeBuckets(skew, "elements") {
+	for _, b := range sizeBuckets(skew, "elements", DefaultSizeBuckets) {
 		if b.Lo > b.Hi {
 			t.Errorf("empty bucket %+v", b)
+		}
+	}
+}
+
+// The bucket count is the caller's: n quantile buckets of equal share, and
+// one bucket per size when there are no more distinct sizes than n.
+func TestSizeBucketsCount(t *testing.T) {
+	var sizes []float64
+	for v := 1; v <= 100; v++ {
+		sizes = append(sizes, float64(v))
+	}
+	for _, n := range []int{MinSizeBuckets, 3, 10, MaxSizeBuckets} {
+		bs := sizeBuckets(sizes, "elements", n)
+		if len(bs) != n || bs[0].Lo != 1 || bs[n-1].Hi != 100 {
+			t.Fatalf("n=%d: %d buckets %+v", n, len(bs), bs)
+		}
+		for k, b := range bs {
+			if want := float64(100 / n); b.Hi-b.Lo+1 < want {
+				t.Errorf("n=%d: bucket %d %v–%v holds fewer than %v sizes", n, k, b.Lo, b.Hi, want)
+			}
+		}
+	}
+	// 15 distinct sizes: quantile buckets at 5, one per size at 20.
+	few := sizes[:15]
+	if bs := sizeBuckets(few, "elements", 5); len(bs) != 5 {
+		t.Errorf("15 sizes, n=5: %d buckets", len(bs))
+	}
+	if bs := sizeBuckets(few, "elements", 20); len(bs) != 15 || bs[14].Label != "15" {
+		t.Errorf("15 sizes, n=20: %+v, want one bucket per size", bs)
+	}
+}
+
+// Measure cuts the buckets WithSizeBuckets asks for, tells the targets
+// that many, and refuses a count out of range before running anything.
+func TestMeasureWithSizeBuckets(t *testing.T) {
+	lens := make([]int64, 40)
+	for i := range lens {
+		lens[i] = int64(i + 1)
+	}
+	plan := Plan{Warmup: Amount{Requests: 2}, Measure: Amount{Requests: 40}, Rounds: 2, Concurrency: 1}
+	var log []string
+	a := &sizedTarget{fakeTarget: fakeTarget{name: "A", latency: 10 * time.Microsecond, log: &log}}
+	src := &sizedSource{fakeSource: fakeSource{n: len(lens), targets: 1}, lens: lens}
+	m, err := Measure(context.Background(), []Target{a}, src, plan, Hooks{}, WithSizeBuckets(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Sizes == nil || len(m.Sizes.Buckets) != 4 {
+		t.Fatalf("sizes %+v, want 4 buckets", m.Sizes)
+	}
+	recorded := 0
+	for _, blk := range a.blocks {
+		if blk.Record {
+			recorded++
+			if blk.SizeBuckets != 4 {
+				t.Errorf("a recorded block asks for %d size buckets, want 4", blk.SizeBuckets)
+			}
+		}
+	}
+	if recorded == 0 {
+		t.Fatal("no recorded block")
+	}
+	for _, n := range []int{0, 1, MaxSizeBuckets + 1} {
+		b := &sizedTarget{fakeTarget: fakeTarget{name: "B", latency: 10 * time.Microsecond, log: &log}}
+		src := &sizedSource{fakeSource: fakeSource{n: len(lens), targets: 1}, lens: lens}
+		_, err := Measure(context.Background(), []Target{b}, src, plan, Hooks{}, WithSizeBuckets(n))
+		if errkind.Of(err) != errkind.KindInput || !strings.Contains(err.Error(), "--size-buckets") {
+			t.Errorf("WithSizeBuckets(%d): err %v, want bad input naming --size-buckets", n, err)
+		}
+		if len(b.blocks) != 0 {
+			t.Errorf("WithSizeBuckets(%d): %d blocks ran before the refusal", n, len(b.blocks))
 		}
 	}
 }
@@ -161,7 +234,7 @@ func TestScanSizesSeqParquet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	scan, err := scanSizes(context.Background(), src)
+	scan, err := scanSizes(context.Background(), src, DefaultSizeBuckets)
 	if err != nil {
 		t.Fatal(err)
 	}

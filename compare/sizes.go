@@ -105,13 +105,19 @@ type SizeRow struct {
 	Count, Errors int64
 	MeanSize      float64
 	P50, P95, P99 float64 // ns; 0 when the bucket has no successful call
-	ErrorRate     float64
-	HasLatency    bool
+	// Gated is the latency (ns) at the percentile the latency check
+	// judges (SizeProfile.Quantile).
+	Gated      float64
+	ErrorRate  float64
+	HasLatency bool
 }
 
 // SizeProfile is one target's latency by input size.
 type SizeProfile struct {
 	Rows []SizeRow // one per bucket of result.InputSizes
+	// Quantile is the percentile of SizeRow.Gated: the result's latency
+	// percentile (GatedQuantile).
+	Quantile float64
 	// Slope is the Theil–Sen slope (ns per unit of size) of the buckets'
 	// p50 against their mean size; HasSlope is false with fewer than two
 	// buckets with latency.
@@ -205,6 +211,16 @@ func (m *sizeModel) slope(rounds []int, w []int64) float64 {
 	return s
 }
 
+// GatedQuantile is the latency percentile r's latency check judges:
+// Config.LatencyPercentile, or DefaultLatencyQuantile in a document
+// without one (bench, older results).
+func GatedQuantile(r *result.Result) float64 {
+	if q := r.Config.LatencyPercentile; q > 0 && q < 1 {
+		return q
+	}
+	return DefaultLatencyQuantile
+}
+
 // SizeProfiles breaks each target's latency down by input size; nil when
 // the result recorded no sizes.
 func SizeProfiles(r *result.Result, targets []*result.Target) ([]SizeProfile, error) {
@@ -212,6 +228,7 @@ func SizeProfiles(r *result.Result, targets []*result.Target) ([]SizeProfile, er
 		return nil, nil
 	}
 	nb := len(r.InputSizes.Buckets)
+	gated := GatedQuantile(r)
 	out := make([]SizeProfile, len(targets))
 	for ti, t := range targets {
 		rs, err := decodeSizeRounds(t, nb)
@@ -220,7 +237,7 @@ func SizeProfiles(r *result.Result, targets []*result.Target) ([]SizeProfile, er
 		}
 		m := newSizeModel(rs, nb)
 		all, once := allOnce(len(rs))
-		p := SizeProfile{Rows: make([]SizeRow, nb)}
+		p := SizeProfile{Rows: make([]SizeRow, nb), Quantile: gated}
 		for k := range nb {
 			row := &p.Rows[k]
 			var sum float64
@@ -235,6 +252,7 @@ func SizeProfiles(r *result.Result, targets []*result.Target) ([]SizeProfile, er
 				row.P50 = m.proj[k].quantile(0.5, all, once)
 				row.P95 = m.proj[k].quantile(0.95, all, once)
 				row.P99 = m.proj[k].quantile(0.99, all, once)
+				row.Gated = m.proj[k].quantile(gated, all, once)
 			}
 			if n := row.Count + row.Errors; n > 0 {
 				row.ErrorRate = float64(row.Errors) / float64(n)

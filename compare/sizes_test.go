@@ -126,3 +126,33 @@ func TestSizeSlopeCheck(t *testing.T) {
 		t.Errorf("slopes %v and %v, want a ratio of 2", ps[0].Slope, ps[1].Slope)
 	}
 }
+
+// Each bucket also has its latency at the percentile the latency check
+// judges: p95 by default, the configured one otherwise.
+func TestSizeProfilesGatedPercentile(t *testing.T) {
+	r := sizedResult(t, 2000, 4000)
+	for _, c := range []struct {
+		configured, want float64
+		at               func(SizeRow) float64
+	}{
+		{0, 0.95, func(rw SizeRow) float64 { return rw.P95 }},
+		{0.99, 0.99, func(rw SizeRow) float64 { return rw.P99 }},
+		{0.5, 0.5, func(rw SizeRow) float64 { return rw.P50 }},
+	} {
+		r.Config.LatencyPercentile = c.configured
+		ps, err := SizeProfiles(r, []*result.Target{&r.Targets[0], &r.Targets[1]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range ps {
+			if p.Quantile != c.want {
+				t.Errorf("configured %v: target %d quantile %v, want %v", c.configured, i, p.Quantile, c.want)
+			}
+			for k, rw := range p.Rows {
+				if !rw.HasLatency || rw.Gated <= 0 || rw.Gated != c.at(rw) {
+					t.Errorf("configured %v: target %d bucket %d gated %v, want %v", c.configured, i, k, rw.Gated, c.at(rw))
+				}
+			}
+		}
+	}
+}

@@ -12,8 +12,9 @@ import (
 )
 
 // sizeSection is "latency by input size": a row per size bucket with each
-// target's p50/p95/p99 and errors (and the p50 ratio for a pair), and a
-// line per target with its slope and rank correlation.
+// target's p50/p95/p99 and errors (and, for a pair, the p50 ratio and the
+// ratio at the percentile the latency check judges), and a line per
+// target with its slope and rank correlation.
 type sizeSection struct {
 	measure  string // "sequence length" or "elements"
 	buckets  []result.SizeBucketDef
@@ -54,8 +55,15 @@ func collectSizes(r *result.Result, cols []*result.Target, pair bool) (*sizeSect
 		header = append(header, "p50 "+who, "p95 "+who, "p99 "+who, "errors "+who)
 		numeric = append(numeric, true, true, true, true)
 	}
+	// The gated percentile's ratio is the one a latency check would see
+	// in the bucket; at p50 it is the first ratio already.
+	gated := pair && profiles[0].Quantile != 0.5
 	if pair {
 		header = append(header, "p50 ratio")
+		numeric = append(numeric, true)
+	}
+	if gated {
+		header = append(header, percentileName(profiles[0].Quantile)+" ratio")
 		numeric = append(numeric, true)
 	}
 	s.table = table{header: header, numeric: numeric}
@@ -80,10 +88,9 @@ func collectSizes(r *result.Result, cols []*result.Target, pair bool) (*sizeSect
 		}
 		if pair {
 			p, c := profiles[0].Rows[k], profiles[1].Rows[k]
-			if p.HasLatency && c.HasLatency && p.P50 > 0 {
-				row = append(row, fmt.Sprintf("%.2f×", c.P50/p.P50))
-			} else {
-				row = append(row, dash)
+			row = append(row, ratioCell(p, c, p.P50, c.P50))
+			if gated {
+				row = append(row, ratioCell(p, c, p.Gated, c.Gated))
 			}
 		}
 		if any {
@@ -114,6 +121,20 @@ func collectSizes(r *result.Result, cols []*result.Target, pair bool) (*sizeSect
 	s.notes = append(s.notes, "Slope: Theil–Sen through the buckets' p50 against their mean "+s.measure+
 		"; Spearman: rank correlation of size and p50 over every round's buckets.")
 	return s, nil
+}
+
+// ratioCell is candidate/production of one bucket's latency, or a dash
+// when either side has none.
+func ratioCell(p, c compare.SizeRow, pv, cv float64) string {
+	if p.HasLatency && c.HasLatency && pv > 0 {
+		return fmt.Sprintf("%.2f×", cv/pv)
+	}
+	return dash
+}
+
+// percentileName is "p95" for 0.95, "p99.9" for 0.999.
+func percentileName(q float64) string {
+	return strings.TrimPrefix(compare.LatencyMetric(q), "latency_")
 }
 
 // slopeText prints a slope in ns per unit of size as a duration per unit.

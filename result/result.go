@@ -50,15 +50,16 @@ const (
 
 // Result is the whole document.
 //
-// A load sweep (--concurrency-sweep, --rate-sweep) measures the same pair
-// or model once per stage and records every stage in Stages. So that a
-// reader of one-stage results still reads a sweep's document right, the
-// top-level Targets, Checks and DetectableChange (and Config.Concurrency
-// and Config.Rate) mirror the last completed stage (the last stage when
-// none completed), and Verdict is the worst over the stages (fail > error
-// > inconclusive > pass > none; see WorstVerdict). As for any run, a run
-// that failed has Verdict "error" and one cut short by a signal
-// "inconclusive". A run without a sweep has no Stages.
+// A load sweep (--concurrency-sweep, --rate-sweep, --batch-sizes)
+// measures the same pair or model once per stage and records every stage
+// in Stages. So that a reader of one-stage results still reads a sweep's
+// document right, the top-level Targets, Checks, DetectableChange,
+// InputSizes and TestSet's size quantiles (and Config.Concurrency,
+// Config.Rate and Config.BatchSize) mirror the last completed stage (the
+// last stage when none completed), and Verdict is the worst over the
+// stages (fail > error > inconclusive > pass > none; see WorstVerdict). As
+// for any run, a run that failed has Verdict "error" and one cut short by
+// a signal "inconclusive". A run without a sweep has no Stages.
 type Result struct {
 	SchemaVersion int       `json:"schema_version"`
 	Tool          Tool      `json:"tool"`
@@ -123,11 +124,20 @@ type SizeBucketDef struct {
 
 // TestSet identifies the test set a run measured.
 type TestSet struct {
+	// Rows is the rows the run used: the file's, or the first (or, with
+	// --shuffle, sampled) --rows of them.
 	Rows int64 `json:"rows"`
+	// FileRows is the rows in the file, whatever --rows used; 0 in
+	// documents from before it was recorded.
+	FileRows int64 `json:"file_rows,omitempty"`
 	// SHA256 is the hex SHA-256 of the Parquet file's bytes: cheap (one
 	// sequential read) and exact, though a re-encoding of the same rows
 	// hashes differently.
 	SHA256 string `json:"sha256,omitempty"`
+	// BatchSize is the rows per batch the size quantiles were taken over
+	// (a batch's size grows with its rows); 0 in documents from before it
+	// was recorded.
+	BatchSize int `json:"batch_size,omitempty"`
 	// SizeP10, SizeP50 and SizeP90 are quantiles of the batches' input
 	// sizes (InputSizes.Measure) over the batches the size scan read.
 	SizeP10 float64 `json:"size_p10"`
@@ -144,12 +154,23 @@ func (t *TestSet) SameAs(o *TestSet) (bool, string) {
 	case t.SHA256 != "" && o.SHA256 != "" && t.SHA256 != o.SHA256:
 		return false, "the test set files differ (SHA-256 " + short(t.SHA256) + " vs " + short(o.SHA256) + ")"
 	case t.Rows != o.Rows:
-		return false, fmt.Sprintf("the test sets have %d and %d rows", t.Rows, o.Rows)
-	case t.SizeP10 != o.SizeP10 || t.SizeP50 != o.SizeP50 || t.SizeP90 != o.SizeP90:
+		return false, fmt.Sprintf("the runs used %d and %d rows of their test sets", t.Rows, o.Rows)
+	case t.sizesComparable(o) && (t.SizeP10 != o.SizeP10 || t.SizeP50 != o.SizeP50 || t.SizeP90 != o.SizeP90):
 		return false, fmt.Sprintf("the input sizes differ (p10/p50/p90 %g/%g/%g vs %g/%g/%g)",
 			t.SizeP10, t.SizeP50, t.SizeP90, o.SizeP10, o.SizeP50, o.SizeP90)
 	}
 	return true, ""
+}
+
+// sizesComparable reports whether the size quantiles can tell two test
+// sets apart. They are quantiles of batch sizes, so the same rows batched
+// 1 and 8 at a time give different ones: they are compared only when the
+// batches were the same size (or either size is unknown, in an older
+// document). Then they still say something when the hashes agree: the
+// same file bound to other columns, or another shuffled sample of it, is
+// other data.
+func (t *TestSet) sizesComparable(o *TestSet) bool {
+	return t.BatchSize == 0 || o.BatchSize == 0 || t.BatchSize == o.BatchSize
 }
 
 func short(h string) string {
@@ -173,6 +194,11 @@ type Stage struct {
 	BatchSize int      `json:"batch_size,omitempty"`
 	Targets   []Target `json:"targets"`
 	Checks    []Check  `json:"checks"`
+	// InputSizes are the size buckets of the stage's rounds: a batch-size
+	// sweep cuts them per stage, since a batch's size grows with its rows.
+	// nil when the stage recorded no sizes (and in documents from before
+	// stages kept them).
+	InputSizes *InputSizes `json:"input_sizes,omitempty"`
 	// Verdict is the stage's own: "error" when the run failed in it,
 	// "inconclusive" when a signal cut it short.
 	Verdict          Verdict `json:"verdict"`

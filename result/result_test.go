@@ -288,8 +288,43 @@ func TestReadValidatesStageHistograms(t *testing.T) {
 	}
 }
 
+// A stage keeps its own input sizes: written as input_sizes, read back
+// whole, and left out for a stage without them (older readers and
+// documents see what they saw before).
+func TestStageInputSizesRoundTrip(t *testing.T) {
+	r := sample(t)
+	sizes := &InputSizes{Measure: "seq_len", Buckets: []SizeBucketDef{{Lo: 3, Hi: 9, Label: "len 3–9"}, {Lo: 10, Hi: 40, Label: "len 10–40"}}}
+	r.Stages = []Stage{
+		{Name: "batch=1", Concurrency: 1, BatchSize: 1, Targets: r.Targets, Checks: r.Checks, Verdict: VerdictFail},
+		{Name: "batch=4", Concurrency: 1, BatchSize: 4, Targets: r.Targets, Checks: r.Checks, Verdict: VerdictFail, InputSizes: sizes},
+	}
+	doc := encode(t, r)
+	back, err := Read(bytes.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Stages[0].InputSizes != nil || !reflect.DeepEqual(back.Stages[1].InputSizes, sizes) {
+		t.Errorf("stage sizes read back as %+v and %+v", back.Stages[0].InputSizes, back.Stages[1].InputSizes)
+	}
+	var m struct {
+		Stages []map[string]json.RawMessage `json:"stages"`
+	}
+	if err := json.Unmarshal(doc, &m); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Stages[0]["input_sizes"]; ok {
+		t.Error("a stage without sizes writes input_sizes")
+	}
+	if _, ok := m.Stages[1]["input_sizes"]; !ok {
+		t.Error("a stage with sizes lacks input_sizes")
+	}
+	if back.SchemaVersion != 1 {
+		t.Errorf("schema_version %d: stage sizes are an additive change", back.SchemaVersion)
+	}
+}
+
 func TestTestSetSameAs(t *testing.T) {
-	a := &TestSet{Rows: 10, SHA256: "aa", SizeP10: 1, SizeP50: 2, SizeP90: 3}
+	a := &TestSet{Rows: 10, FileRows: 10, SHA256: "aa", BatchSize: 1, SizeP10: 1, SizeP50: 2, SizeP90: 3}
 	b := *a
 	if same, _ := a.SameAs(&b); !same {
 		t.Error("identical fingerprints differ")
@@ -301,9 +336,34 @@ func TestTestSetSameAs(t *testing.T) {
 	c := *a
 	c.SizeP90 = 4
 	if same, _ := a.SameAs(&c); same {
-		t.Error("different size quantiles agree")
+		t.Error("different size quantiles of same-size batches agree")
 	}
 	if same, _ := a.SameAs(nil); !same {
 		t.Error("an old document without a fingerprint is flagged")
+	}
+	// The same file batched 4 rows at a time: bigger batches, the same
+	// test set.
+	d := *a
+	d.BatchSize, d.SizeP10, d.SizeP50, d.SizeP90 = 4, 4, 8, 12
+	if same, why := a.SameAs(&d); !same {
+		t.Errorf("the same file at another batch size is a different test set: %s", why)
+	}
+	// Without hashes, quantiles at different batch sizes say nothing either.
+	a2, d2 := *a, d
+	a2.SHA256, d2.SHA256 = "", ""
+	if same, why := a2.SameAs(&d2); !same {
+		t.Errorf("unhashed fingerprints at different batch sizes: %s", why)
+	}
+	// An older document does not say its batch size: compare as before.
+	old := c
+	old.BatchSize = 0
+	if same, _ := a.SameAs(&old); same {
+		t.Error("different quantiles against a document without a batch size agree")
+	}
+	// --rows 5 of the same file is another test set.
+	e := *a
+	e.Rows = 5
+	if same, why := a.SameAs(&e); same || !strings.Contains(why, "5") {
+		t.Errorf("5 of 10 rows agree with all 10 (%q)", why)
 	}
 }

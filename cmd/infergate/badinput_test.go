@@ -221,6 +221,8 @@ func badInputs() []badInput {
 			code: ExitBadInput, want: "give --requests or --duration, not both", advice: "Keep one: a fixed request count or a fixed time."},
 		{name: "--batch-size 0", category: "flags", args: local("--batch-size", "0"),
 			code: ExitBadInput, want: "need at least 1", advice: "Give 1 or more rows per call."},
+		{name: "--size-buckets 1", category: "flags", args: local("--size-buckets", "1"),
+			code: ExitBadInput, want: "--size-buckets 1: want 2 to 20 buckets", advice: "Give 2 to 20 input-size buckets (default 5)."},
 		{name: "--rows -1", category: "flags", args: local("--rows", "-1"),
 			code: ExitBadInput, want: "--rows -1: must not be negative"},
 		{name: "--concurrency-sweep bad list", category: "flags", args: local("--concurrency-sweep", "1,x,4"),

@@ -215,7 +215,7 @@ func differences(aName string, a *result.Result, bName string, b *result.Result)
 		return out
 	}
 	var w []string
-	if same, why := a.TestSet.SameAs(b.TestSet); !same {
+	if same, why := fingerprint(a).SameAs(fingerprint(b)); !same {
 		w = append(w, fmt.Sprintf("%s and %s came from different test sets (%s): the comparison may reflect the data, not the models",
 			aName, bName, why))
 	}
@@ -228,6 +228,18 @@ func differences(aName string, a *result.Result, bName string, b *result.Result)
 			aName, bName, strings.Join(d, "; ")))
 	}
 	return w
+}
+
+// fingerprint is r's test-set fingerprint, its batch size taken from the
+// configuration in documents that predate TestSet.BatchSize (their size
+// quantiles are of the top level's batches).
+func fingerprint(r *result.Result) *result.TestSet {
+	if r.TestSet == nil || r.TestSet.BatchSize > 0 {
+		return r.TestSet
+	}
+	ts := *r.TestSet
+	ts.BatchSize = r.Config.BatchSize
+	return &ts
 }
 
 func shuffleOf(c result.Config) string {

@@ -322,7 +322,11 @@ func (ms *measurement) open(ctx context.Context, e *env, logf bench.Logf, res *r
 	if err != nil {
 		return nil, errkind.Input(err)
 	}
-	res.TestSet = &result.TestSet{Rows: ds.NumRows(), SHA256: sum}
+	used := ds.NumRows()
+	if ms.flags.Rows > 0 {
+		used = min(used, ms.flags.Rows)
+	}
+	res.TestSet = &result.TestSet{Rows: used, FileRows: ds.NumRows(), SHA256: sum}
 
 	for i, m := range ms.models {
 		logf("loading %s model %s", m.Role, m.where())
@@ -414,7 +418,8 @@ func (ms *measurement) runStage(ctx context.Context, s *session, logf bench.Logf
 	for i, t := range s.targets {
 		measured[i] = s.gpu.Wrap(i, t)
 	}
-	m, merr := bench.Measure(ctx, measured, src, ms.plan, bench.Hooks{Logf: logf, Look: look, Progress: ms.show.update})
+	m, merr := bench.Measure(ctx, measured, src, ms.plan, bench.Hooks{Logf: logf, Look: look, Progress: ms.show.update},
+		bench.WithSizeBuckets(f.SizeBuckets))
 	res.FinishedAt = time.Now().UTC()
 	res.ToolPeakRSSBytes = selfPeakRSS()
 	if m == nil {
@@ -490,7 +495,7 @@ func (ms *measurement) fillTargets(res *result.Result, m *bench.Measurement, gpu
 		if res.TestSet == nil {
 			res.TestSet = &result.TestSet{}
 		}
-		res.TestSet.Rows = res.Config.DatasetRows
+		res.TestSet.BatchSize = ms.flags.BatchSize
 		res.TestSet.SizeP10, res.TestSet.SizeP50, res.TestSet.SizeP90 = sc.Quantile(0.1), sc.Quantile(0.5), sc.Quantile(0.9)
 	}
 	return nil

@@ -25,6 +25,9 @@ type measureFlags struct {
 	ShuffleSeed int64
 	shuffle     bool // set when --shuffle was given
 	BatchSize   int
+	// SizeBuckets is the number of quantile buckets latency is broken
+	// down by input size into (--size-buckets).
+	SizeBuckets int
 
 	Warmup      string
 	Requests    int64
@@ -85,6 +88,7 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.Rows, "rows", 0, "use only the first N rows of the dataset (0: all)")
 	fs.Int64Var(&f.ShuffleSeed, "shuffle", 0, "shuffle the rows with this `seed` (reads the selected rows into memory)")
 	fs.IntVar(&f.BatchSize, "batch-size", 1, "rows per inference call")
+	fs.IntVar(&f.SizeBuckets, "size-buckets", bench.DefaultSizeBuckets, fmt.Sprintf("latency by input size: `N` quantile buckets of the test set's input sizes (%d to %d); one bucket per size when there are at most max(8, N) distinct sizes", bench.MinSizeBuckets, bench.MaxSizeBuckets))
 
 	fs.StringVar(&f.Warmup, "warmup", "auto", "warmup per model, never recorded: auto (until latency stops drifting, at most 10s), requests (200) or a duration (5s)")
 	fs.Int64Var(&f.Requests, "requests", 0, "fixed measured pass: requests per model, judged once at the end")
@@ -203,6 +207,9 @@ func (f *measureFlags) plan() (bench.Plan, error) {
 	}
 	if f.Rows < 0 {
 		return p, errkind.Input(fmt.Errorf("--rows %d: must not be negative", f.Rows))
+	}
+	if err := bench.CheckSizeBuckets(f.SizeBuckets); err != nil {
+		return p, err
 	}
 	if f.IntraOpThreads < 0 || f.InterOpThreads < 0 {
 		return p, errkind.Input(errors.New("--intra-op-threads and --inter-op-threads must not be negative"))

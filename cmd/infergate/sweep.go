@@ -164,6 +164,9 @@ func (ms *measurement) maxConcurrency() int {
 // completed stage and its verdict is the worst of the stages'.
 func (ms *measurement) sweep(ctx context.Context, s *session, logf bench.Logf, judge judgeFunc, res *result.Result) (*result.Result, error) {
 	var err error
+	// testSets are the stages' fingerprints: a stage's size quantiles are
+	// of its own batches.
+	var testSets []*result.TestSet
 	for i, st := range ms.stages {
 		if ctx.Err() != nil {
 			// The signal came between stages: the stages so far are whole.
@@ -184,7 +187,7 @@ func (ms *measurement) sweep(ctx context.Context, s *session, logf bench.Logf, j
 		}
 		stg := result.Stage{
 			Name: st.name, Concurrency: sm.plan.Concurrency, Rate: sm.plan.Rate, BatchSize: sm.flags.BatchSize,
-			Targets: sr.Targets, Checks: sr.Checks, Verdict: sr.Verdict,
+			Targets: sr.Targets, Checks: sr.Checks, InputSizes: sr.InputSizes, Verdict: sr.Verdict,
 			DetectableChange: sr.DetectableChange, Interrupted: sr.Interrupted, Error: sr.Error,
 		}
 		switch {
@@ -197,13 +200,14 @@ func (ms *measurement) sweep(ctx context.Context, s *session, logf bench.Logf, j
 			res.Warnings = append(res.Warnings, st.name+": "+w)
 		}
 		res.Stages = append(res.Stages, stg)
+		testSets = append(testSets, sr.TestSet)
 		res.FinishedAt, res.ToolPeakRSSBytes = sr.FinishedAt, sr.ToolPeakRSSBytes
 		if err != nil || stg.Interrupted {
 			res.Interrupted = stg.Interrupted
 			break
 		}
 	}
-	mirrorStages(res)
+	mirrorStages(res, testSets)
 	if err != nil {
 		res.Verdict, res.Error = result.VerdictError, err.Error()
 	}
@@ -211,24 +215,36 @@ func (ms *measurement) sweep(ctx context.Context, s *session, logf bench.Logf, j
 }
 
 // stageDoc is a fresh document for one stage's measurement: the run's
-// head with the stage's load, no targets or checks yet.
+// head with the stage's load, no targets, checks or sizes yet, and a
+// fingerprint of its own for the stage's size quantiles.
 func stageDoc(res *result.Result, sm *measurement) *result.Result {
 	sr := *res
 	sr.Targets, sr.Checks, sr.Warnings, sr.Stages = []result.Target{}, []result.Check{}, nil, nil
 	sr.Verdict, sr.Error, sr.Interrupted, sr.DetectableChange = "", "", false, 0
 	sr.Config.Concurrency, sr.Config.Rate, sr.Config.BatchSize = sm.plan.Concurrency, sm.plan.Rate, sm.flags.BatchSize
+	sr.InputSizes = nil
+	if res.TestSet != nil {
+		ts := *res.TestSet
+		sr.TestSet = &ts
+	}
 	return &sr
 }
 
-// mirrorStages sets a sweep's top level from its stages: targets, checks
-// and load of the last completed stage, the worst verdict of all.
-func mirrorStages(res *result.Result) {
+// mirrorStages sets a sweep's top level from its stages: targets, checks,
+// input sizes and load of the last completed stage (and its fingerprint,
+// testSets[i], whose size quantiles are of that stage's batches), the
+// worst verdict of all.
+func mirrorStages(res *result.Result, testSets []*result.TestSet) {
 	i := result.MirroredStage(res.Stages)
 	if i < 0 {
 		return
 	}
 	st := res.Stages[i]
 	res.Targets, res.Checks, res.DetectableChange = st.Targets, st.Checks, st.DetectableChange
+	res.InputSizes = st.InputSizes
+	if i < len(testSets) && testSets[i] != nil {
+		res.TestSet = testSets[i]
+	}
 	res.Config.Concurrency, res.Config.Rate = st.Concurrency, st.Rate
 	if st.BatchSize > 0 {
 		res.Config.BatchSize = st.BatchSize

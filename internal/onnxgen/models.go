@@ -107,6 +107,19 @@ func (m *MLP) Graph() *Graph {
 	return g
 }
 
+// MatMulNode is the name Graph gives layer i's MatMul node (the one that
+// multiplies by w<i>), so that a test can name the node a change to that
+// layer must show on in a profile; "" when there is no layer i.
+func (m *MLP) MatMulNode(layer int) string {
+	w := fmt.Sprintf("w%d", layer)
+	for _, n := range m.Graph().Nodes {
+		if n.OpType == "MatMul" && len(n.Inputs) == 2 && n.Inputs[1] == w {
+			return n.Name
+		}
+	}
+	return ""
+}
+
 // Forward computes the MLP in Go (float64 accumulation) for x of shape
 // [batch, In] and returns [batch, Out].
 func (m *MLP) Forward(x []float32, batch int) []float32 {

@@ -97,6 +97,24 @@ func TestModelEncoding(t *testing.T) {
 	}
 }
 
+// The MatMul of layer i is the node a profile names when that layer changes.
+func TestMLPMatMulNode(t *testing.T) {
+	m := onnxgen.NewMLP("m", 1, 64, []int{48, 48}, 10)
+	// Nodes in order: MatMul, Add, Relu per hidden layer, then MatMul, Add.
+	for layer, want := range []string{"MatMul_0", "MatMul_3", "MatMul_6", ""} {
+		if got := m.MatMulNode(layer); got != want {
+			t.Errorf("MatMulNode(%d) = %q, want %q", layer, got, want)
+		}
+	}
+	names := map[string]bool{}
+	for _, n := range m.Graph().Nodes {
+		names[n.Name] = true
+	}
+	if !names[m.MatMulNode(1)] {
+		t.Errorf("%q is not a node of the graph", m.MatMulNode(1))
+	}
+}
+
 func TestMarshalErrors(t *testing.T) {
 	cases := map[string]func(g *onnxgen.Graph){
 		"bad dim type":     func(g *onnxgen.Graph) { g.Input("x", onnxgen.Float, 1.5) },
