@@ -108,6 +108,7 @@ func NewKServeGRPC(ctx context.Context, cfg RemoteConfig) (Target, error) {
 		return nil, errkind.Run(fmt.Errorf("model metadata: %w", c.rpcError("ModelMetadata", err)))
 	}
 	t := newRemoteTarget(cfg, "kserve-grpc", c)
+	t.info.ModelVersion = servedVersion(c.version, md.GetVersions())
 	for _, in := range md.GetInputs() {
 		spec, err := v2InputSpec(in.GetName(), in.GetDatatype(), in.GetShape())
 		if err != nil {

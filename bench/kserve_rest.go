@@ -28,9 +28,24 @@ type v2Tensor struct {
 }
 
 type v2ModelMetadata struct {
-	Name    string     `json:"name"`
-	Inputs  []v2Tensor `json:"inputs"`
-	Outputs []v2Tensor `json:"outputs"`
+	Name     string     `json:"name"`
+	Versions []string   `json:"versions"`
+	Inputs   []v2Tensor `json:"inputs"`
+	Outputs  []v2Tensor `json:"outputs"`
+}
+
+// servedVersion is the model version an endpoint answers with: the one its
+// URL names, else the only one its metadata lists; "" when it lists
+// several, since which of them answers is the server's policy and the
+// metadata does not say.
+func servedVersion(fromURL string, listed []string) string {
+	if fromURL != "" {
+		return fromURL
+	}
+	if len(listed) == 1 {
+		return listed[0]
+	}
+	return ""
 }
 
 type v2InferResponse struct {
@@ -88,6 +103,7 @@ func NewKServeREST(ctx context.Context, cfg RemoteConfig) (Target, error) {
 		return nil, errkind.Run(fmt.Errorf("model metadata from %s: %v", where, err))
 	}
 	t := newRemoteTarget(cfg, "kserve-rest", c)
+	t.info.ModelVersion = servedVersion(version, md.Versions)
 	for _, in := range md.Inputs {
 		spec, err := v2InputSpec(in.Name, in.Datatype, in.Shape)
 		if err != nil {

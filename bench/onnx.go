@@ -167,6 +167,7 @@ func StartONNX(ctx context.Context, cfg ONNXConfig) (Target, error) {
 		Name:         cfg.Name,
 		Kind:         "onnx",
 		Model:        cfg.ModelPath,
+		ModelVersion: reply.ModelVersion,
 		Inputs:       reply.Inputs,
 		Outputs:      reply.Outputs,
 		ORTVersion:   reply.ORTVersion,

@@ -39,6 +39,7 @@ type loadReply struct {
 	Outputs      []string
 	ORTVersion   string
 	LoadRSSBytes int64
+	ModelVersion string // ONNX model_version; "" when the file leaves it 0
 	Err          *wireError
 }
 

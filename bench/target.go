@@ -30,6 +30,9 @@ type TargetInfo struct {
 	Inputs     []loader.InputSpec
 	Outputs    []string
 	ORTVersion string
+	// ModelVersion is the model's own version where it is known (see
+	// result.Target.ModelVersion).
+	ModelVersion string
 	// LoadRSSBytes is resident memory taken by loading the model.
 	LoadRSSBytes int64
 	// PID is the process that runs the model: a local model's worker; 0

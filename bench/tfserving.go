@@ -120,6 +120,7 @@ func NewTFServing(ctx context.Context, cfg TFServingConfig) (Target, error) {
 	}
 	t := newRemoteTarget(cfg.RemoteConfig, "tfserving", c)
 	t.info.Inputs, t.info.Outputs = ins, outs
+	t.info.ModelVersion = servedVersion(version, tfSpecVersion(body))
 	c.outputNames = outs
 	return t, nil
 }
@@ -146,6 +147,21 @@ type tfTensorInfo struct {
 		} `json:"dim"`
 		UnknownRank bool `json:"unknown_rank"`
 	} `json:"tensor_shape"`
+}
+
+// tfSpecVersion is the version TF Serving's metadata answer says it
+// resolved the request to (model_spec.version, an Int64Value that proto3
+// JSON writes as a string); nil when the answer has none.
+func tfSpecVersion(body []byte) []string {
+	var md struct {
+		ModelSpec struct {
+			Version json.Number `json:"version"`
+		} `json:"model_spec"`
+	}
+	if json.Unmarshal(body, &md) != nil || md.ModelSpec.Version == "" {
+		return nil
+	}
+	return []string{md.ModelSpec.Version.String()}
 }
 
 func parseTFMetadata(body []byte, signature string) ([]loader.InputSpec, []string, error) {

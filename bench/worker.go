@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -156,9 +158,28 @@ func (w *worker) load(req *loadRequest) (reply loadReply) {
 		return reply
 	}
 	reply.LoadRSSBytes = max(0, procStatusBytes("VmRSS")-before)
+	reply.ModelVersion = modelVersion(s)
 	w.session = s
 	w.nOut = len(outNames)
 	return reply
+}
+
+// modelVersion is the model's ONNX model_version, "" when the file does
+// not set it or the metadata cannot be read: the version only labels
+// reports, so not knowing it is no reason to refuse the model. ONNX
+// Runtime reports an unset model_version as the largest int64; 0, the
+// field's default, is taken as unset too.
+func modelVersion(s *ort.DynamicAdvancedSession) string {
+	md, err := s.GetModelMetadata()
+	if err != nil {
+		return ""
+	}
+	defer md.Destroy()
+	v, err := md.GetVersion()
+	if err != nil || v == 0 || v == math.MaxInt64 {
+		return ""
+	}
+	return strconv.FormatInt(v, 10)
 }
 
 func sessionOptions(req *loadRequest) (*ort.SessionOptions, error) {

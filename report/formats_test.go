@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"regexp"
 	"strconv"
@@ -787,7 +788,10 @@ func TestOpenMetricsParse(t *testing.T) {
 		for _, m := range lat.GetMetric() {
 			ls := labels(m)
 			tg := omTarget(r, ls)
-			if tg == nil || ls["model"] != tg.Name || ls["version"] != "0.1.0" {
+			// version is the model's, only where known; the tool's has its
+			// own label.
+			if _, has := ls["version"]; tg == nil || ls["model"] != tg.Name || ls["version"] != tg.ModelVersion ||
+				has != (tg.ModelVersion != "") || ls["infergate_version"] != "0.1.0" {
 				t.Errorf("%s: labels %v", name, ls)
 				continue
 			}
@@ -889,6 +893,66 @@ func TestOpenMetricsParse(t *testing.T) {
 	if fams["infergate_errors_total"].GetType() != dto.MetricType_COUNTER {
 		t.Error("infergate_errors is not a counter")
 	}
+	// pair_fail knows the production model's version, not the candidate's.
+	for _, m := range fams["infergate_latency_seconds"].GetMetric() {
+		ls := labels(m)
+		if want := map[string]string{"production": "12", "candidate": ""}[ls["role"]]; ls["version"] != want {
+			t.Errorf("pair_fail %s: version %q, want %q", ls["role"], ls["version"], want)
+		}
+	}
+
+	// OpenMetricsFamilies, what --pushgateway sends, says what the text
+	// says: the same families with the same type, help, unit and series.
+	for name, r := range fx {
+		fams, err := OpenMetricsFamilies(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := parsed[name]
+		if len(fams) != len(text) {
+			t.Errorf("%s: %d families, the text has %d", name, len(fams), len(text))
+		}
+		for _, f := range fams {
+			tf := text[f.GetName()]
+			if tf == nil || tf.GetType() != f.GetType() || tf.GetHelp() != f.GetHelp() || tf.GetUnit() != f.GetUnit() {
+				t.Errorf("%s: family %s %s %q %q; the text's: %v", name, f.GetName(), f.GetType(), f.GetHelp(), f.GetUnit(), tf)
+				continue
+			}
+			if got, want := omSeries(f), omSeries(tf); !maps.Equal(got, want) {
+				t.Errorf("%s: %s series\n%v\nthe text's:\n%v", name, f.GetName(), got, want)
+			}
+		}
+	}
+	if _, err := OpenMetricsFamilies(nil); err == nil {
+		t.Error("OpenMetricsFamilies(nil) gave no error")
+	}
+}
+
+// omSeries maps each series of a family, by its labels, to its value: a
+// histogram's count, sum and buckets below +Inf (a text histogram has the
+// +Inf bucket, a protobuf one need not).
+func omSeries(f *dto.MetricFamily) map[string]string {
+	out := map[string]string{}
+	for _, m := range f.GetMetric() {
+		ls := labels(m)
+		key := fmt.Sprint(ls)
+		switch {
+		case m.GetHistogram() != nil:
+			h := m.GetHistogram()
+			v := fmt.Sprintf("count %d sum %v", h.GetSampleCount(), h.GetSampleSum())
+			for _, b := range h.GetBucket() {
+				if !math.IsInf(b.GetUpperBound(), 1) {
+					v += fmt.Sprintf(" %v:%d", b.GetUpperBound(), b.GetCumulativeCount())
+				}
+			}
+			out[key] = v
+		case m.GetCounter() != nil:
+			out[key] = fmt.Sprint("counter ", m.GetCounter().GetValue())
+		default:
+			out[key] = fmt.Sprint("gauge ", m.GetGauge().GetValue())
+		}
+	}
+	return out
 }
 
 func TestOpenMetricsEscapes(t *testing.T) {
@@ -967,7 +1031,7 @@ func TestSweepFormats(t *testing.T) {
 		"html": {`<h2 id="load-sweep">Load sweep</h2>`, "Latency against throughput", `class="pointlabel"`, ">concurrency=2</text>",
 			"concurrency=4 · candidate (fraud-v2): p95"},
 		"junit":       {`<testcase name="concurrency=4: max-latency-increase"`, `<testcase name="concurrency=1: max-error-rate"`, `type="regression"`},
-		"openmetrics": {`infergate_check_outcome{check="max-latency-increase",metric="latency_p95",version="0.1.0",stage="concurrency=4",outcome="fail"} 1`},
+		"openmetrics": {`infergate_check_outcome{check="max-latency-increase",metric="latency_p95",infergate_version="0.1.0",stage="concurrency=4",outcome="fail"} 1`},
 	} {
 		out := render(t, newFormats[name], r)
 		for _, w := range want {
@@ -1013,7 +1077,7 @@ func TestDiagnosticsFormats(t *testing.T) {
 			"| ≥ 99.00% |", "all within tol"},
 		"html":        {"Output parity", "Where the time went", "all within tol", "/encoder/Erf"},
 		"junit":       {`<testcase name="output-parity (output probabilities)"`, `<testcase name="min-top1-agreement"`},
-		"openmetrics": {`infergate_check_outcome{check="output-parity",metric="output probabilities",version="0.1.0",outcome="fail"} 1`},
+		"openmetrics": {`infergate_check_outcome{check="output-parity",metric="output probabilities",infergate_version="0.1.0",outcome="fail"} 1`},
 	} {
 		out := tb.String()
 		if name != "table" {

@@ -217,6 +217,9 @@ func fixtures(t *testing.T) map[string]*result.Result {
 
 	fail := newResult(t, compare.Thresholds{MaxLatencyIncrease: 1.15, MaxMemoryIncrease: 1.2, MaxSizeSlopeIncrease: 1.2}, compare.ModePair, sizedProd, slow)
 	fail.Warnings = []string{"the machine has 2 cores busy with other processes; latency may be noisy"}
+	// The production model says its version (as an endpoint's URL or
+	// metadata does); the candidate's is unknown.
+	fail.Targets[0].ModelVersion = "12"
 
 	pass := newResult(t, compare.Thresholds{
 		MaxLatencyIncrease: 1.15, MaxP99Increase: 1.25, MinThroughputRatio: 0.95, MaxMemoryIncrease: 1.2,

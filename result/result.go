@@ -371,6 +371,10 @@ type Target struct {
 	Name  string `json:"name"`
 	Kind  string `json:"kind"` // "onnx"
 	Model string `json:"model,omitempty"`
+	// ModelVersion is the model's own version where the model says it: an
+	// ONNX file's model_version (when set), or the version an endpoint's
+	// URL or metadata names. Empty when unknown.
+	ModelVersion string `json:"model_version,omitempty"`
 	// Inputs are the model's declared inputs, e.g. "features float32[-1 64]".
 	Inputs     []string   `json:"inputs,omitempty"`
 	Latency    Latency    `json:"latency"`

@@ -27,7 +27,10 @@ const (
 
 // annotations are workflow commands for GitHub Actions, printed on stdout
 // after the table when GITHUB_ACTIONS=true: an error for each failed check
-// (and for a failed run), a warning for each inconclusive one.
+// and each target that failed (whatever the verdict), a warning for each
+// inconclusive check, and an error for a failed run that no target's
+// annotation already explains. A sweep's checks and targets are those of
+// every stage, named "STAGE: …" (its top level only mirrors one stage).
 func annotations(e *env, res *result.Result) []byte {
 	if e.Getenv(envGitHubActions) != "true" {
 		return nil
@@ -36,19 +39,57 @@ func annotations(e *env, res *result.Result) []byte {
 	cmd := func(level, msg string) {
 		fmt.Fprintf(&b, "::%s title=infergate::%s\n", level, escapeData(msg))
 	}
-	if res.Verdict == result.VerdictError {
-		msg := "the run failed"
-		if res.Error != "" {
-			msg += ": " + res.Error
-		}
-		cmd("error", msg)
+	type part struct {
+		stage   string
+		targets []result.Target
+		checks  []result.Check
+		err     string
 	}
-	for _, c := range res.Checks {
-		switch c.Outcome {
-		case result.OutcomeFail:
-			cmd("error", c.Name+" failed: "+c.Message)
-		case result.OutcomeInconclusive:
-			cmd("warning", c.Name+" inconclusive: "+c.Message)
+	parts := []part{{targets: res.Targets, checks: res.Checks}}
+	if len(res.Stages) > 0 {
+		parts = parts[:0]
+		for _, st := range res.Stages {
+			parts = append(parts, part{st.Name + ": ", st.Targets, st.Checks, st.Error})
+		}
+	}
+	// explained are the failures annotated so far, so that the run's error,
+	// which usually quotes one of them, is not annotated twice.
+	var explained []string
+	covered := func(msg string) bool {
+		for _, x := range explained {
+			if strings.Contains(msg, x) || strings.Contains(x, msg) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range parts {
+		for _, t := range p.targets {
+			if t.Failed == "" {
+				continue
+			}
+			cmd("error", fmt.Sprintf("%sthe %s target %s failed: %s", p.stage, t.Role, t.Name, t.Failed))
+			explained = append(explained, t.Failed)
+		}
+		if p.err != "" && !covered(p.err) {
+			cmd("error", p.stage+"the run failed: "+p.err)
+			explained = append(explained, p.err)
+		}
+		for _, c := range p.checks {
+			switch c.Outcome {
+			case result.OutcomeFail:
+				cmd("error", p.stage+c.Name+" failed: "+c.Message)
+			case result.OutcomeInconclusive:
+				cmd("warning", p.stage+c.Name+" inconclusive: "+c.Message)
+			}
+		}
+	}
+	if res.Verdict == result.VerdictError || res.Error != "" {
+		switch {
+		case res.Error == "" && len(explained) == 0:
+			cmd("error", "the run failed")
+		case res.Error != "" && !covered(res.Error):
+			cmd("error", "the run failed: "+res.Error)
 		}
 	}
 	return b.Bytes()

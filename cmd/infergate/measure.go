@@ -488,6 +488,7 @@ func (ms *measurement) fillTargets(res *result.Result, m *bench.Measurement, gpu
 		if i < len(usage) {
 			rt.GPU = usage[i]
 		}
+		rt.ModelVersion = tm.Info.ModelVersion
 		res.Targets = append(res.Targets, rt)
 	}
 	if sc := m.Sizes; sc != nil {

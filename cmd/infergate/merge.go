@@ -128,7 +128,7 @@ func mergeResults(paths []string, docs []*result.Result) (*result.Result, error)
 	}
 	for _, t := range first.Targets {
 		res.Targets = append(res.Targets, result.Target{
-			Role: t.Role, Name: t.Name, Kind: t.Kind, Model: t.Model, Inputs: t.Inputs,
+			Role: t.Role, Name: t.Name, Kind: t.Kind, Model: t.Model, ModelVersion: t.ModelVersion, Inputs: t.Inputs,
 			Rounds: []result.Round{}, Errors: result.Errors{ByKind: map[string]int64{}},
 		})
 	}

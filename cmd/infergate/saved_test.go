@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -10,9 +12,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/infergate/infergate/compare"
 	"github.com/infergate/infergate/report"
@@ -387,6 +394,9 @@ func TestMergeEqualsWhole(t *testing.T) {
 	whole := synthDoc(t, samples, p, c)
 	shards := splitDoc(t, samples, []int{5, 9, 12}, p, c)
 	shards[1].Targets[1].Memory.PeakRSSBytes = 150 << 20 // the largest peak wins
+	for _, sh := range shards {
+		sh.Targets[0].ModelVersion = "5" // the model's own version is kept
+	}
 	thresholds := map[string]string{"max-latency-increase": "1.3", "min-throughput-ratio": "0.7", "max-error-rate": "5%", "max-p99": "5ms"}
 	for _, d := range append(shards, whole) {
 		d.Config.Thresholds = thresholds
@@ -427,6 +437,9 @@ func TestMergeEqualsWhole(t *testing.T) {
 		if mt.Errors.Total != 3*wt.Errors.Total || mt.Errors.ByKind["runtime"] != 3*wt.Errors.Total {
 			t.Errorf("%s errors %+v, want 3× %d summed", mt.Name, mt.Errors, wt.Errors.Total)
 		}
+	}
+	if v := merged.Targets[0].ModelVersion; v != "5" {
+		t.Errorf("production model version %q, want the shards' 5", v)
 	}
 	if got := merged.Targets[1].Memory.PeakRSSBytes; got != 150<<20 {
 		t.Errorf("candidate peak RSS %d, want the largest, %d", got, 150<<20)
@@ -665,39 +678,212 @@ func TestWriteOutputDelimiters(t *testing.T) {
 	}
 }
 
-// TestPushgateway: --pushgateway PUTs the metrics to
-// URL/metrics/job/infergate, in the text format, on loopback; a server that
-// refuses is a warning, not a different exit code.
-func TestPushgateway(t *testing.T) {
-	type got struct {
-		method, path, ctype, body string
+// pushed is what a fake Pushgateway received: the request line and the
+// metric families decoded in the format its Content-Type names.
+type pushed struct {
+	method, path string
+	format       expfmt.FormatType
+	fams         map[string]*dto.MetricFamily
+	err          error
+}
+
+func decodePush(r *http.Request) pushed {
+	format := expfmt.ResponseFormat(r.Header)
+	p := pushed{method: r.Method, path: r.URL.Path, format: format.FormatType(), fams: map[string]*dto.MetricFamily{}}
+	dec := expfmt.NewDecoder(r.Body, format)
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); err != nil {
+			if !errors.Is(err, io.EOF) {
+				p.err = err
+			}
+			return p
+		}
+		p.fams[mf.GetName()] = &mf
 	}
-	reqs := make(chan got, 4)
-	status := http.StatusOK
+}
+
+// TestPushgateway: --pushgateway PUTs the OpenMetrics families to
+// URL/metrics/job/infergate with client_golang's push client (delimited
+// protobuf); the latency histogram arrives with the report's labels and
+// counts. A server that refuses is a warning, not a different exit code,
+// and its address's credentials stay out of it; one that never answers is
+// cut off by the timeout.
+func TestPushgateway(t *testing.T) {
+	reqs := make(chan pushed, 4)
+	var status atomic.Int32
+	status.Store(http.StatusOK)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		reqs <- got{r.Method, r.URL.Path, r.Header.Get("Content-Type"), string(b)}
-		w.WriteHeader(status)
+		reqs <- decodePush(r)
+		w.WriteHeader(int(status.Load()))
 		io.WriteString(w, "bad push\n")
 	}))
 	defer srv.Close()
 	dir := t.TempDir()
-	in := writeDoc(t, dir, "in.json", benchDoc(t, 1, 4, time.Millisecond))
+	doc := benchDoc(t, 1, 4, time.Millisecond)
+	doc.Targets[0].ModelVersion = "3"
+	in := writeDoc(t, dir, "in.json", doc)
 	r := runSaved(t, nil, "report", in, "--pushgateway", srv.URL+"/")
 	if r.code != ExitPass || r.stderr != "" {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	g := <-reqs
-	if g.method != http.MethodPut || g.path != "/metrics/job/infergate" || !strings.HasPrefix(g.ctype, "text/plain; version=0.0.4") {
-		t.Errorf("request %s %s (%s)", g.method, g.path, g.ctype)
+	if g.err != nil || g.method != http.MethodPut || g.path != "/metrics/job/infergate" || g.format != expfmt.TypeProtoDelim {
+		t.Fatalf("request %s %s (format %v): decode error %v", g.method, g.path, g.format, g.err)
 	}
-	if !strings.Contains(g.body, "infergate_latency_seconds") || strings.Contains(g.body, "# EOF") {
-		t.Errorf("body:\n%s", g.body)
+	lat := g.fams["infergate_latency_seconds"]
+	if lat.GetType() != dto.MetricType_HISTOGRAM || len(lat.GetMetric()) != 1 {
+		t.Fatalf("latency family %v", lat)
 	}
-	status = http.StatusBadRequest
-	r = runSaved(t, nil, "report", in, "--pushgateway", srv.URL)
+	m := lat.GetMetric()[0]
+	ls := map[string]string{}
+	for _, l := range m.GetLabel() {
+		ls[l.GetName()] = l.GetValue()
+	}
+	want := map[string]string{"role": "model", "model": "model.onnx", "version": "3", "infergate_version": "test"}
+	if fmt.Sprint(ls) != fmt.Sprint(want) {
+		t.Errorf("latency labels %v, want %v", ls, want)
+	}
+	h := m.GetHistogram()
+	if h.GetSampleCount() != 800 || len(h.GetBucket()) == 0 || h.GetSampleSum() <= 0 {
+		t.Errorf("histogram count %d, sum %g, %d buckets; want 800 samples (4 rounds of 200)", h.GetSampleCount(), h.GetSampleSum(), len(h.GetBucket()))
+	}
+	// The samples are about 1 ms (lognormal, sigma about 0.11): every one
+	// of them is at or below the 10 ms bound.
+	prev := uint64(0)
+	for _, b := range h.GetBucket() {
+		if b.GetCumulativeCount() < prev {
+			t.Errorf("buckets not cumulative: %v", h.GetBucket())
+		}
+		prev = b.GetCumulativeCount()
+		if b.GetUpperBound() == 0.01 && b.GetCumulativeCount() != 800 {
+			t.Errorf("%d samples at or below 10 ms, want all 800", b.GetCumulativeCount())
+		}
+	}
+	if c := g.fams["infergate_requests_total"]; c.GetType() != dto.MetricType_COUNTER || c.GetMetric()[0].GetCounter().GetValue() != 800 {
+		t.Errorf("requests family %v", c)
+	}
+	if g.fams["infergate_verdict"].GetType() != dto.MetricType_GAUGE {
+		t.Errorf("no verdict gauge: %v", g.fams["infergate_verdict"])
+	}
+
+	status.Store(http.StatusBadRequest)
+	withCreds := strings.Replace(srv.URL, "http://", "http://ci:pushs3cret@", 1)
+	r = runSaved(t, nil, "report", in, "--pushgateway", withCreds)
 	<-reqs
 	if r.code != ExitPass || !strings.Contains(r.stderr, "infergate: warning: --pushgateway") || !strings.Contains(r.stderr, "400") {
 		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "pushs3cret") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("the warning is not one line free of the URL's password: %q", r.stderr)
+	}
+
+	// A server that never answers: the push gives up after pushTimeout.
+	defer func(d time.Duration) { pushTimeout = d }(pushTimeout)
+	pushTimeout = 100 * time.Millisecond
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer hung.Close()
+	defer close(release)
+	r = runSaved(t, nil, "report", in, "--pushgateway", hung.URL)
+	if r.code != ExitPass || !strings.Contains(r.stderr, "infergate: warning: --pushgateway") || !strings.Contains(r.stderr, "Timeout") {
+		t.Errorf("hung server: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// annotationLines are the workflow commands in a command's stdout.
+func annotationLines(stdout string) []string {
+	var out []string
+	for _, l := range strings.Split(stdout, "\n") {
+		if strings.HasPrefix(l, "::") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestGitHubAnnotationsEveryStage: a sweep's failed and inconclusive
+// checks are annotated in every stage, each naming its stage, not only
+// those of the stage the top level mirrors; the stage where the run failed
+// gets an error for its failed target, and the run's error, which quotes
+// it, is not annotated twice.
+func TestGitHubAnnotationsEveryStage(t *testing.T) {
+	dir := t.TempDir()
+	doc := synthDoc(t, synthRounds(3, 4, 50, prodT, candT), prodT, candT)
+	stage := func(name string, checks ...result.Check) result.Stage {
+		return result.Stage{Name: name, Concurrency: 1, Targets: slices.Clone(doc.Targets), Checks: checks, Verdict: result.VerdictPass}
+	}
+	s1 := stage("concurrency=1",
+		result.Check{Name: "max-latency-increase", Outcome: result.OutcomeFail, Message: "p95 1.40× production"},
+		result.Check{Name: "max-error-rate", Outcome: result.OutcomePass, Message: "error rate 0%"})
+	s1.Verdict = result.VerdictFail
+	s2 := stage("concurrency=4",
+		result.Check{Name: "max-latency-increase", Outcome: result.OutcomeInconclusive, Message: "p95 1.10× production; the interval straddles"})
+	s2.Verdict = result.VerdictInconclusive
+	s3 := stage("concurrency=16")
+	s3.Targets[1].Failed = "worker exited: signal: killed (out of memory?)"
+	s3.Verdict, s3.Error = result.VerdictError, "candidate.onnx: worker exited: signal: killed (out of memory?)"
+	doc.Stages = []result.Stage{s1, s2, s3}
+	// The top level mirrors the last completed stage, as sweep.go writes it.
+	doc.Checks, doc.Config.ConcurrencySweep = s2.Checks, []int{1, 4, 16}
+	doc.Verdict, doc.Error = result.VerdictError, s3.Error
+	in := writeDoc(t, dir, "sweep.json", doc)
+
+	r := runSaved(t, map[string]string{"GITHUB_ACTIONS": "true"}, "report", in)
+	if r.code != ExitPass {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	got := annotationLines(r.stdout)
+	want := []string{
+		"::error title=infergate::concurrency=1: max-latency-increase failed: p95 1.40× production",
+		"::warning title=infergate::concurrency=4: max-latency-increase inconclusive: p95 1.10× production; the interval straddles",
+		"::error title=infergate::concurrency=16: the candidate target candidate.onnx failed: worker exited: signal: killed (out of memory?)",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("annotations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestGitHubAnnotationsFailedRuns: a failed target is an error annotation
+// whatever the verdict, and a run error that names no target is one too.
+func TestGitHubAnnotationsFailedRuns(t *testing.T) {
+	dir := t.TempDir()
+	gh := map[string]string{"GITHUB_ACTIONS": "true"}
+	for _, tc := range []struct {
+		name string
+		edit func(*result.Result)
+		want []string
+	}{
+		{"failed target, checks judged on what was measured", func(d *result.Result) {
+			d.Targets[0].Failed = "HTTP 503 (the server's message is in the log)"
+			d.Checks = []result.Check{{Name: "max-error-rate", Outcome: result.OutcomeFail, Message: "error rate 4.0%"}}
+			d.Verdict = result.VerdictFail
+		}, []string{
+			"::error title=infergate::the production target production.onnx failed: HTTP 503 (the server's message is in the log)",
+			"::error title=infergate::max-error-rate failed: error rate 4.0%25",
+		}},
+		{"run error quoting the failed target", func(d *result.Result) {
+			d.Targets[1].Failed = "worker exited: signal: segmentation fault"
+			d.Verdict, d.Error = result.VerdictError, "candidate.onnx: worker exited: signal: segmentation fault"
+		}, []string{
+			"::error title=infergate::the candidate target candidate.onnx failed: worker exited: signal: segmentation fault",
+		}},
+		{"run error of its own", func(d *result.Result) {
+			d.Verdict, d.Error = result.VerdictError, "test set: read row group 3: unexpected EOF"
+		}, []string{
+			"::error title=infergate::the run failed: test set: read row group 3: unexpected EOF",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := synthDoc(t, synthRounds(4, 4, 50, prodT, candT), prodT, candT)
+			tc.edit(doc)
+			r := runSaved(t, gh, "report", writeDoc(t, dir, "in.json", doc))
+			if r.code != ExitPass {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			if got := annotationLines(r.stdout); strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Errorf("annotations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
 	}
 }
