@@ -12,9 +12,14 @@ import (
 // about its inputs might explain a failed call. A batch has one class, the
 // first that applies in this order.
 const (
+	// InputNull: some row has a null in the dataset, sent as JSON null
+	// (a request template) or filled (--nulls fill). First, because a
+	// filled value could otherwise pass for one of the classes below.
+	InputNull = "null"
 	// InputNaN: a NaN in some float input of the batch.
 	InputNaN = "nan"
-	// InputEmpty: some row has an empty list in a variable-length input.
+	// InputEmpty: some row has an empty list in a variable-length input,
+	// or an empty string in a text input.
 	InputEmpty = "empty"
 	// InputOversized: the batch's size (in the size scan's measure, on the
 	// first target's inputs) is above the scan's 0.99 quantile.
@@ -31,11 +36,15 @@ const maxErrorExamples = 5
 const oversizeQuantile = 0.99
 
 // inputClass classifies one batch for the errors-by-input breakdown.
-// tensors are the batch's inputs for one target and emptyRows its rows with
-// an empty variable-length input; size is the batch's size in the scan's
+// tensors are the batch's inputs for one target and own their measure
+// (its null and empty rows); size is the batch's size in the scan's
 // measure on the first target's inputs (what the scan measured), and limit
 // the size above which the batch is oversized, 0 for no limit.
-func inputClass(tensors []loader.Tensor, emptyRows int64, size, limit float64) string {
+func inputClass(tensors []loader.Tensor, own loader.SizeMeasure, size, limit float64) string {
+	if own.NullRows > 0 {
+		return InputNull
+	}
+	emptyRows := own.EmptyRows
 	for _, t := range tensors {
 		if hasNaN(t) {
 			return InputNaN

@@ -34,9 +34,16 @@ func TestInputClass(t *testing.T) {
 		{"oversized", f32(1), 0, 9, 8, InputOversized},
 		{"no limit", f32(1), 0, 9, 0, InputNormal},
 	} {
-		if got := inputClass(tc.tensors, tc.empty, tc.size, tc.limit); got != tc.want {
+		if got := inputClass(tc.tensors, loader.SizeMeasure{EmptyRows: tc.empty}, tc.size, tc.limit); got != tc.want {
 			t.Errorf("%s: class %q, want %q", tc.name, got, tc.want)
 		}
+	}
+	// A null comes first: a filled one could pass for any other class.
+	if got := inputClass(f32(1), loader.SizeMeasure{NullRows: 1}, 4, 8); got != InputNull {
+		t.Errorf("null: class %q", got)
+	}
+	if got := inputClass(f32(nan32), loader.SizeMeasure{NullRows: 2, EmptyRows: 1}, 40, 8); got != InputNull {
+		t.Errorf("null beside NaN, empty and oversized: class %q", got)
 	}
 }
 
@@ -57,10 +64,10 @@ func TestMergeErrorsCapsExamples(t *testing.T) {
 }
 
 // classSource is fakeSource with a NaN in batch nan, an empty list in
-// batch empty and a long sequence in batch long.
+// batch empty, a long sequence in batch long and a null in batch null.
 type classSource struct {
 	fakeSource
-	nan, empty, long int
+	nan, empty, long, null int
 }
 
 func (s *classSource) Next(ctx context.Context) (*loader.Batch, error) {
@@ -78,6 +85,8 @@ func (s *classSource) Next(ctx context.Context) (*loader.Batch, error) {
 		m.EmptyRows = 1
 	case s.long:
 		m = loader.SizeMeasure{Elements: 100, SeqLen: 100}
+	case s.null:
+		m.NullRows = 1
 	}
 	for range b.Tensors {
 		b.Sizes = append(b.Sizes, m)
@@ -116,7 +125,7 @@ func TestMeasureCountsErrorsByInput(t *testing.T) {
 	a := &classTarget{fakeTarget{name: "A", latency: 100 * time.Microsecond, log: &log}}
 	b := &classTarget{fakeTarget{name: "B", latency: 100 * time.Microsecond, log: &log}}
 	// 200 batches: one long one is above the 0.99 quantile of sizes.
-	src := &classSource{fakeSource: fakeSource{n: 200, targets: 2}, nan: 3, empty: 5, long: 7}
+	src := &classSource{fakeSource: fakeSource{n: 200, targets: 2}, nan: 3, empty: 5, long: 7, null: 9}
 	plan := Plan{Warmup: Amount{Requests: 10}, Measure: Amount{Requests: 400}, Rounds: 2, Concurrency: 1}
 	m, err := Measure(context.Background(), []Target{a, b}, src, plan, Hooks{})
 	if err != nil {
@@ -127,21 +136,21 @@ func TestMeasureCountsErrorsByInput(t *testing.T) {
 	}
 	for _, tm := range m.Targets {
 		c := tm.ErrorsByClass
-		if c[InputNaN] == 0 || c[InputNaN] != c[InputEmpty] || c[InputNaN] != c[InputOversized] || c[InputNormal] != 0 {
+		if c[InputNaN] == 0 || c[InputNaN] != c[InputEmpty] || c[InputNaN] != c[InputOversized] || c[InputNaN] != c[InputNull] || c[InputNormal] != 0 {
 			t.Errorf("%s: errors by class %v", tm.Info.Name, c)
 		}
-		if sum := c[InputNaN] + c[InputEmpty] + c[InputOversized]; sum != tm.Errors {
+		if sum := c[InputNaN] + c[InputEmpty] + c[InputOversized] + c[InputNull]; sum != tm.Errors {
 			t.Errorf("%s: %d errors, %d by class", tm.Info.Name, tm.Errors, sum)
 		}
 		ex := slices.Sorted(slices.Values(tm.ErrorExamples[errKindRuntime]))
-		if !slices.Equal(ex, []int64{3, 5, 7}) {
+		if !slices.Equal(ex, []int64{3, 5, 7, 9}) {
 			t.Errorf("%s: example rows %v", tm.Info.Name, ex)
 		}
 		r, err := tm.ToResult(result.RoleCandidate)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Errors.ByClass[InputNaN] != c[InputNaN] || !slices.Equal(slices.Sorted(slices.Values(r.Errors.Examples[errKindRuntime])), []int64{3, 5, 7}) {
+		if r.Errors.ByClass[InputNaN] != c[InputNaN] || !slices.Equal(slices.Sorted(slices.Values(r.Errors.Examples[errKindRuntime])), []int64{3, 5, 7, 9}) {
 			t.Errorf("%s: result errors %+v", tm.Info.Name, r.Errors)
 		}
 	}

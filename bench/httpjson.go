@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -47,6 +48,8 @@ type HTTPJSONConfig struct {
 }
 
 // TemplateBatch is what a request template sees: one batch of rows.
+// Text is a string (binary columns base64), and a row whose value is null
+// in the dataset is nil, which json writes as null.
 type TemplateBatch struct {
 	// Inputs maps each input's name to its whole tensor as nested arrays,
 	// by shape, the batch first: [[1,2],[3,4]] for 2 rows of 2 features.
@@ -155,6 +158,8 @@ func zeroBatch(specs []loader.InputSpec) BlockBatch {
 			data = make([]uint8, n)
 		case loader.Bool:
 			data = make([]bool, n)
+		case loader.String:
+			data = make([]string, n)
 		default:
 			data = make([]float32, n)
 		}
@@ -232,7 +237,7 @@ func templateView(b BlockBatch) (*TemplateBatch, error) {
 		v.Rows[r] = map[string]any{}
 	}
 	for _, t := range b.Tensors {
-		if err := checkTensor(t); err != nil {
+		if err := checkTemplateTensor(t); err != nil {
 			return nil, err
 		}
 		leaf := jsonLeaves(t.Data)
@@ -241,19 +246,47 @@ func templateView(b BlockBatch) (*TemplateBatch, error) {
 			continue // no batch dimension: only in .Inputs
 		}
 		inner := int(t.Elements() / max(t.Shape[0], 1))
+		var rows []any // the rows again for .Inputs, when some are null
+		if slices.Contains(t.Null, true) {
+			rows = make([]any, b.Rows)
+		}
 		for r := range b.Rows {
-			part := sliceAny(leaf, r*inner, (r+1)*inner)
-			if len(t.Shape) == 1 {
-				v.Rows[r][t.Name] = indexAny(part, 0)
-			} else {
-				v.Rows[r][t.Name] = nest(part, t.Shape[1:])
+			var val any // nil: null
+			switch part := sliceAny(leaf, r*inner, (r+1)*inner); {
+			case rows != nil && t.Null[r]:
+			case len(t.Shape) == 1:
+				val = indexAny(part, 0)
+			default:
+				val = nest(part, t.Shape[1:])
 			}
+			v.Rows[r][t.Name] = val
+			if rows != nil {
+				rows[r] = val
+			}
+		}
+		if rows != nil {
+			v.Inputs[t.Name] = rows
 		}
 	}
 	if b.Rows == 1 {
 		v.Row = v.Rows[0]
 	}
 	return v, nil
+}
+
+// checkTemplateTensor is checkTensor for what a template may get: text,
+// and a null mask of one entry per row.
+func checkTemplateTensor(t loader.Tensor) error {
+	if t.Null != nil && (len(t.Shape) == 0 || int64(len(t.Null)) != t.Shape[0]) {
+		return fmt.Errorf("input %s: %d null marks for shape %v", t.Name, len(t.Null), t.Shape)
+	}
+	if d, ok := t.Data.([]string); ok {
+		if int64(len(d)) != t.Elements() {
+			return fmt.Errorf("input %s: shape %v holds %d elements, data has %d", t.Name, t.Shape, t.Elements(), len(d))
+		}
+		return nil
+	}
+	return checkTensor(t)
 }
 
 // jsonLeaves is the tensor's data as a slice that encoding/json writes as
@@ -312,6 +345,8 @@ func sliceAny(s any, from, to int) any {
 		return d[from:to]
 	case []bool:
 		return d[from:to]
+	case []string:
+		return d[from:to]
 	}
 	panic(fmt.Sprintf("bench: slice of %T", s))
 }
@@ -331,6 +366,8 @@ func indexAny(s any, i int) any {
 	case []int:
 		return d[i]
 	case []bool:
+		return d[i]
+	case []string:
 		return d[i]
 	}
 	panic(fmt.Sprintf("bench: index of %T", s))

@@ -316,15 +316,15 @@ func fmtSize(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 func pickSized(batches []*loader.Batch, target int, scan *SizeScan) []BlockBatch {
 	out := pick(batches, target)
 	for i, b := range batches {
-		var empty int64
+		var own loader.SizeMeasure
 		if target < len(b.Sizes) {
-			empty = b.Sizes[target].EmptyRows
+			own = b.Sizes[target]
 		}
 		if scan == nil || len(b.Sizes) == 0 {
-			out[i].Class = inputClass(out[i].Tensors, empty, 0, 0)
+			out[i].Class = inputClass(out[i].Tensors, own, 0, 0)
 			continue
 		}
-		out[i].Class = inputClass(out[i].Tensors, empty, sizeFor(scan.Measure, b.Sizes[0]), scan.Oversize)
+		out[i].Class = inputClass(out[i].Tensors, own, sizeFor(scan.Measure, b.Sizes[0]), scan.Oversize)
 		if target < len(b.Sizes) && len(b.Sizes) > 0 {
 			out[i].Size = sizeFor(scan.Measure, b.Sizes[target])
 			out[i].Bucket = bucketOf(scan.Buckets, sizeFor(scan.Measure, b.Sizes[0]))

@@ -15,13 +15,17 @@ import (
 type seqInfo struct {
 	length int64   // padded length
 	lens   []int64 // real length of each row
+	null   []bool  // rows that were null (nil when none): not "empty"
 }
 
 // build makes binding b's tensors for the rows in segs.
 func (s *Source) build(b *Binding, segs []segment, rows int) ([]Tensor, SizeMeasure, error) {
 	tensors := make([]Tensor, len(b.plans))
 	seqs := make([]*seqInfo, len(b.plans))
-	var size SizeMeasure
+	var (
+		size  SizeMeasure
+		nulls rowSet // rows with a null in any input, kept or filled
+	)
 	for i := range b.plans {
 		p := &b.plans[i]
 		if p.kind != planColumns {
@@ -32,10 +36,15 @@ func (s *Source) build(b *Binding, segs []segment, rows int) ([]Tensor, SizeMeas
 			elements int64
 			err      error
 		)
-		if p.src == srcScalar {
-			t, elements, err = s.buildScalar(p, segs, rows)
-		} else {
-			t, elements, seqs[i], err = s.buildList(p, segs, rows)
+		switch {
+		case p.text:
+			var empty int64
+			t, elements, empty, err = s.buildText(p, segs, rows, &nulls)
+			size.EmptyRows = max(size.EmptyRows, empty)
+		case p.src == srcScalar:
+			t, elements, err = s.buildScalar(p, segs, rows, &nulls)
+		default:
+			t, elements, seqs[i], err = s.buildList(p, segs, rows, &nulls)
 		}
 		if err != nil {
 			return nil, SizeMeasure{}, err
@@ -45,14 +54,15 @@ func (s *Source) build(b *Binding, segs []segment, rows int) ([]Tensor, SizeMeas
 		if seqs[i] != nil && countFree(p.rowDims) > 0 {
 			size.SeqLen = max(size.SeqLen, seqs[i].length)
 			var empty int64
-			for _, n := range seqs[i].lens {
-				if n == 0 {
+			for r, n := range seqs[i].lens {
+				if n == 0 && (seqs[i].null == nil || !seqs[i].null[r]) {
 					empty++
 				}
 			}
 			size.EmptyRows = max(size.EmptyRows, empty)
 		}
 	}
+	size.NullRows = nulls.n
 	for i := range b.plans {
 		p := &b.plans[i]
 		switch p.kind {
@@ -77,33 +87,78 @@ func (s *Source) build(b *Binding, segs []segment, rows int) ([]Tensor, SizeMeas
 }
 
 // buildScalar builds [rows, k...] from k scalar columns.
-func (s *Source) buildScalar(p *plan, segs []segment, rows int) (Tensor, int64, error) {
+func (s *Source) buildScalar(p *plan, segs []segment, rows int, nulls *rowSet) (Tensor, int64, error) {
 	k := len(p.cols)
 	data := newData(p.spec.DType, rows*k)
+	var null []bool
 	for j, c := range p.cols {
 		r := 0
 		for _, seg := range segs {
 			arr := seg.cols[s.pos[c.field]]
-			if err := checkNulls(arr, seg, c.name, "is null"); err != nil {
+			copyValues(data, r*k+j, k, arr, seg.off, seg.n)
+			if err := scalarNulls(p, c, arr, seg, r, rows, k == 1, &null, nulls, func(i int, v float64) {
+				setAt(data, i*k+j, v)
+			}); err != nil {
 				return Tensor{}, 0, err
 			}
-			copyValues(data, r*k+j, k, arr, seg.off, seg.n)
 			r += seg.n
 		}
 	}
 	shape := append([]int64{int64(rows)}, p.rowDims...)
-	return Tensor{Name: p.spec.Name, DType: p.spec.DType, Shape: shape, Data: data}, int64(rows * k), nil
+	return Tensor{Name: p.spec.Name, DType: p.spec.DType, Shape: shape, Data: data, Null: null}, int64(rows * k), nil
 }
 
-// checkNulls reports the first null of arr in seg's rows.
-func checkNulls(arr arrow.Array, seg segment, column, what string) error {
+// buildText builds [rows] of text (rows, 1 for a [batch, 1] input) from
+// one column; elements counts the bytes, empty the rows of "".
+func (s *Source) buildText(p *plan, segs []segment, rows int, nulls *rowSet) (t Tensor, elements, empty int64, err error) {
+	c := p.cols[0]
+	data := make([]string, rows)
+	var null []bool
+	r := 0
+	for _, seg := range segs {
+		arr := seg.cols[s.pos[c.field]]
+		copyText(data, r, 1, arr, seg.off, seg.n)
+		if err := scalarNulls(p, c, arr, seg, r, rows, true, &null, nulls, func(i int, _ float64) { data[i] = "" }); err != nil {
+			return Tensor{}, 0, 0, err
+		}
+		r += seg.n
+	}
+	for i, v := range data {
+		elements += int64(len(v))
+		if v == "" && (null == nil || !null[i]) {
+			empty++
+		}
+	}
+	shape := append([]int64{int64(rows)}, p.rowDims...)
+	return Tensor{Name: p.spec.Name, DType: String, Shape: shape, Data: data, Null: null}, elements, empty, nil
+}
+
+// scalarNulls applies p's null handling to the nulls of arr in seg's rows,
+// which start at batch row r: a Nullable input that takes the whole row
+// from this column (alone) keeps them in *null, NullsFill calls fill with
+// the batch row and the fill value, else the first null is an error.
+// Every null row is marked in nulls.
+func scalarNulls(p *plan, c colRef, arr arrow.Array, seg segment, r, rows int, alone bool, null *[]bool, nulls *rowSet, fill func(row int, v float64)) error {
 	if arr.NullN() == 0 {
 		return nil
 	}
-	for i := 0; i < seg.n; i++ {
-		if arr.IsNull(seg.off + i) {
-			return errkind.Input(fmt.Errorf("column %s row %d %s", column, seg.row0+int64(i), what))
+	for i := range seg.n {
+		if !arr.IsNull(seg.off + i) {
+			continue
 		}
+		switch {
+		case p.spec.Nullable && alone:
+			if *null == nil {
+				*null = make([]bool, rows)
+			}
+			(*null)[r+i] = true
+			fill(r+i, 0) // zero under the mask, not whatever the slot held
+		case p.nulls == NullsFill:
+			fill(r+i, p.nullFill)
+		default:
+			return errkind.Input(fmt.Errorf("column %s row %d is null; %s", c.name, seg.row0+int64(i), nullHint(p)))
+		}
+		nulls.mark(r+i, rows)
 	}
 	return nil
 }
@@ -129,7 +184,13 @@ type span struct {
 // buildList builds a tensor from a list-valued column, checking each row's
 // length against the declared shape and padding variable-length rows to
 // the longest in the batch along the first non-batch dimension.
-func (s *Source) buildList(p *plan, segs []segment, rows int) (Tensor, int64, *seqInfo, error) {
+//
+// Nulls: a null list is kept as null by a Nullable input; otherwise it,
+// and a null inner list, make the row wholly filled under NullsFill (no
+// values of its own: an empty row where the length is free); a null
+// value inside a list is filled in place. Filled rows are exempt from the
+// length checks, since they have no length of their own.
+func (s *Source) buildList(p *plan, segs []segment, rows int, nulls *rowSet) (Tensor, int64, *seqInfo, error) {
 	in := p.spec
 	c := p.cols[0]
 	bad := func(format string, a ...any) (Tensor, int64, *seqInfo, error) {
@@ -145,19 +206,55 @@ func (s *Source) buildList(p *plan, segs []segment, rows int) (Tensor, int64, *s
 		innerRow int64
 		r        int
 		total    int64
+		null     []bool // Tensor.Null: null lists a Nullable input keeps
+		whole    []bool // rows with no values of their own: kept or filled nulls
+		leafNull bool   // some kept value is null: filled after copying
 	)
+	// nullAt handles a null in batch row r (dataset row row): the list
+	// itself (list), a whole inner list (!list, !leaf) or one value (leaf).
+	nullAt := func(r int, row int64, list, leaf bool) error {
+		switch {
+		case list && in.Nullable:
+			if null == nil {
+				null = make([]bool, rows)
+			}
+			null[r] = true
+		case p.nulls != NullsFill:
+			what := "has a null value"
+			if list {
+				what = "is null"
+			}
+			return errkind.Input(fmt.Errorf("column %s row %d %s; %s", c.name, row, what, nullHint(p)))
+		case leaf:
+			leafNull = true
+		}
+		if !leaf {
+			if whole == nil {
+				whole = make([]bool, rows)
+			}
+			whole[r] = true
+		}
+		nulls.mark(r, rows)
+		return nil
+	}
+	isWhole := func(i int) bool { return whole != nil && whole[i] }
 	for _, seg := range segs {
 		list, ok := seg.cols[s.pos[c.field]].(array.ListLike)
 		if !ok {
 			return bad("column %s: expected a list array, got %T", c.name, seg.cols[s.pos[c.field]])
 		}
 		values := list.ListValues()
+	rowLoop:
 		for i := 0; i < seg.n; i++ {
 			row := seg.row0 + int64(i)
 			idx := seg.off + i
 			rowSpan[r] = len(spans)
 			if list.IsNull(idx) {
-				return bad("column %s row %d is null", c.name, row)
+				if err := nullAt(r, row, true, false); err != nil {
+					return Tensor{}, 0, nil, err
+				}
+				r++
+				continue
 			}
 			start, end := list.ValueOffsets(idx)
 			if start < 0 || end < start || end > int64(values.Len()) {
@@ -175,7 +272,12 @@ func (s *Source) buildList(p *plan, segs []segment, rows int) (Tensor, int64, *s
 				outer[r] = end - start
 				for j := start; j < end; j++ {
 					if inner.IsNull(int(j)) {
-						return bad("column %s row %d has a null value", c.name, row)
+						if err := nullAt(r, row, false, false); err != nil {
+							return Tensor{}, 0, nil, err
+						}
+						spans, rowLen[r], outer[r] = spans[:rowSpan[r]], 0, 0
+						r++
+						continue rowLoop
 					}
 					s2, e2 := inner.ValueOffsets(int(j))
 					if s2 < 0 || e2 < s2 || e2 > int64(leaf.Len()) {
@@ -197,7 +299,10 @@ func (s *Source) buildList(p *plan, segs []segment, rows int) (Tensor, int64, *s
 			}
 			for _, sp := range spans[rowSpan[r]:] {
 				if hasNull(sp.leaf, sp.start, sp.len) {
-					return bad("column %s row %d has a null value", c.name, row)
+					if err := nullAt(r, row, false, true); err != nil {
+						return Tensor{}, 0, nil, err
+					}
+					break
 				}
 			}
 			total += rowLen[r]
@@ -219,7 +324,7 @@ func (s *Source) buildList(p *plan, segs []segment, rows int) (Tensor, int64, *s
 		}
 		freeIdx = slices.IndexFunc(dims, func(d int64) bool { return d < 0 })
 		for i := range outer {
-			if freeIdx < 0 && outer[i] != dims[0] {
+			if freeIdx < 0 && outer[i] != dims[0] && !isWhole(i) {
 				return bad("column %s row %d has %d inner lists; model input %s declares shape %s",
 					c.name, rowOf(segs, i), outer[i], in.Name, formatDims(in.Shape))
 			}
@@ -229,6 +334,7 @@ func (s *Source) buildList(p *plan, segs []segment, rows int) (Tensor, int64, *s
 		prod, _ := fixedProduct(dims)
 		for i, n := range rowLen {
 			switch {
+			case isWhole(i):
 			case freeIdx < 0 && n != prod:
 				return bad("column %s row %d has %d values; model input %s declares shape %s (%d values per row)",
 					c.name, rowOf(segs, i), n, in.Name, formatDims(in.Shape), prod)
@@ -240,12 +346,19 @@ func (s *Source) buildList(p *plan, segs []segment, rows int) (Tensor, int64, *s
 			}
 		}
 	}
-	seq := &seqInfo{lens: free}
+	seq := &seqInfo{lens: free, null: whole}
 	if freeIdx >= 0 {
+		first := -1 // the first row with a length of its own
+		for i := range free {
+			if !isWhole(i) {
+				first = i
+				break
+			}
+		}
 		for i, f := range free {
-			if f != free[0] && freeIdx != 0 {
+			if first >= 0 && !isWhole(i) && f != free[first] && freeIdx != 0 {
 				return bad("column %s rows %d and %d differ in length, but model input %s shape %s has its free dim after a fixed one, so rows cannot be padded",
-					c.name, rowOf(segs, 0), rowOf(segs, i), in.Name, formatDims(in.Shape))
+					c.name, rowOf(segs, first), rowOf(segs, i), in.Name, formatDims(in.Shape))
 			}
 			seq.length = max(seq.length, f)
 		}
@@ -262,8 +375,21 @@ func (s *Source) buildList(p *plan, segs []segment, rows int) (Tensor, int64, *s
 	data := newData(in.DType, rows*rowSize)
 	for i := 0; i < rows; i++ {
 		at := i * rowSize
+		if isWhole(i) {
+			if null == nil || !null[i] {
+				fillRange(data, at, at+rowSize, p.nullFill)
+			}
+			continue
+		}
 		for _, sp := range spans[rowSpan[i]:rowSpan[i+1]] {
 			copyValues(data, at, 1, sp.leaf, sp.start, sp.len)
+			if leafNull && hasNull(sp.leaf, sp.start, sp.len) {
+				for q := range sp.len {
+					if sp.leaf.IsNull(sp.start + q) {
+						setAt(data, at+q, p.nullFill)
+					}
+				}
+			}
 			at += sp.len
 		}
 		if end := (i + 1) * rowSize; at < end {
@@ -271,7 +397,7 @@ func (s *Source) buildList(p *plan, segs []segment, rows int) (Tensor, int64, *s
 		}
 	}
 	shape := append([]int64{int64(rows)}, dims...)
-	return Tensor{Name: in.Name, DType: in.DType, Shape: shape, Data: data}, total, seq, nil
+	return Tensor{Name: in.Name, DType: in.DType, Shape: shape, Data: data, Null: null}, total, seq, nil
 }
 
 // buildMask marks the real (1) and padded (0) positions of the sequence

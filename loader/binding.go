@@ -23,6 +23,8 @@ type BindOptions struct {
 	// PadValue pads variable-length list rows up to the longest row of the
 	// batch.
 	PadValue float64
+	// Nulls says what a null in a column becomes (NullsRefuse by default).
+	Nulls NullPolicy
 }
 
 type planKind int
@@ -57,6 +59,14 @@ type plan struct {
 	src     sourceKind
 	rowDims []int64 // declared non-batch dims; -1 = free (resolved per batch)
 	pad     float64 // PadValue, checked against the input's dtype
+	text    bool    // a text column (String input): one value per row
+
+	// Nulls: the policy, the value a filled null gets (checked against
+	// the dtype when the policy is NullsFill) and the raw --pad-value,
+	// for messages.
+	nulls    NullPolicy
+	nullFill float64
+	padValue float64
 
 	// planFill
 	fill      Fill
@@ -112,7 +122,7 @@ func NewBinding(ds *Dataset, inputs []InputSpec, opts BindOptions) (b *Binding, 
 		seen[in.Name] = true
 		p := &b.plans[i]
 		p.spec = in
-		if c, _ := dtypeInfo(in.DType); c == classOther {
+		if c, _ := dtypeInfo(in.DType); c == classOther && in.DType != String {
 			return nil, errkind.Input(fmt.Errorf("model input %s has unsupported element type %s", in.Name, in.DType))
 		}
 		if f, ok := fills[in.Name]; ok {
@@ -135,7 +145,7 @@ func NewBinding(ds *Dataset, inputs []InputSpec, opts BindOptions) (b *Binding, 
 				"model input %s: no column named %s in %s (columns: %s); bind one with --input-map %s=COLUMN or --fill %s=zeros",
 				in.Name, in.Name, ds.path, ds.columnNames(), in.Name, in.Name))
 		}
-		if err := b.planColumns(p, cols, opts.PadValue); err != nil {
+		if err := b.planColumns(p, cols, opts); err != nil {
 			return nil, errkind.Input(err)
 		}
 	}
@@ -219,7 +229,7 @@ func (b *Binding) resolveColumns(name string, inputMap map[string]string) ([]col
 }
 
 // planColumns checks that cols can feed p.spec and records how.
-func (b *Binding) planColumns(p *plan, cols []colRef, pad float64) error {
+func (b *Binding) planColumns(p *plan, cols []colRef, opts BindOptions) error {
 	in := p.spec
 	p.kind = planColumns
 	p.cols = cols
@@ -230,6 +240,12 @@ func (b *Binding) planColumns(p *plan, cols []colRef, pad float64) error {
 	p.rowDims = make([]int64, len(in.Shape)-1)
 	for i, d := range in.Shape[1:] {
 		p.rowDims[i] = max(d, -1)
+	}
+	if err := b.planNulls(p, opts); err != nil {
+		return err
+	}
+	if in.DType == String || slices.ContainsFunc(cols, func(c colRef) bool { return isText(b.ds.fields[c.field].Type) }) {
+		return b.planText(p)
 	}
 
 	if len(cols) > 1 {
@@ -285,13 +301,64 @@ func (b *Binding) planColumns(p *plan, cols []colRef, pad float64) error {
 	}
 	// Variable-length rows may need padding: check the pad value fits.
 	if countFree(p.rowDims) > 0 {
-		v, err := scalarFor(pad, in.DType)
+		v, err := scalarFor(opts.PadValue, in.DType)
 		if err != nil {
 			return fmt.Errorf("pad value for model input %s: %v", in.Name, err)
 		}
 		p.pad = v
 	}
 	return nil
+}
+
+// planNulls records what a null in cols becomes. Filling checks the pad
+// value against the input's type, but only when a column can hold nulls:
+// a --pad-value that suits other inputs must not fail one without them.
+func (b *Binding) planNulls(p *plan, opts BindOptions) error {
+	p.nulls, p.padValue = opts.Nulls, opts.PadValue
+	nullable := slices.ContainsFunc(p.cols, func(c colRef) bool { return mayHoldNull(b.ds.fields[c.field]) })
+	if opts.Nulls != NullsFill || !nullable || p.spec.DType == Bool || p.spec.DType == String {
+		return nil // a filled bool is false, filled text ""
+	}
+	v, err := scalarFor(opts.PadValue, p.spec.DType)
+	if err != nil {
+		return fmt.Errorf("--nulls fill writes --pad-value into model input %s: %v", p.spec.Name, err)
+	}
+	p.nullFill = v
+	return nil
+}
+
+// mayHoldNull reports whether a column's schema allows a null anywhere:
+// the value, or an element of its lists.
+func mayHoldNull(f arrow.Field) bool {
+	if f.Nullable {
+		return true
+	}
+	if l, ok := f.Type.(arrow.ListLikeType); ok {
+		return mayHoldNull(l.ElemField())
+	}
+	return false
+}
+
+// planText checks a text column against a String input: one column, one
+// value per row. A tensor input cannot take text, whatever its type.
+func (b *Binding) planText(p *plan) error {
+	in := p.spec
+	c := p.cols[0]
+	if i := slices.IndexFunc(p.cols, func(c colRef) bool { return isText(b.ds.fields[c.field].Type) }); i >= 0 {
+		c = p.cols[i] // the text column, for a tensor input's message
+	}
+	t := b.ds.fields[c.field].Type
+	switch {
+	case in.DType != String:
+		return fmt.Errorf("column %s has type %s (text); model input %s takes %s tensors, and only an HTTP JSON endpoint (--protocol http with --request-template) can send text",
+			c.name, t, in.Name, in.DType)
+	case len(p.cols) > 1:
+		return fmt.Errorf("input %s takes text from one column, not %d (%s)", in.Name, len(p.cols), colNames(p.cols))
+	case !isText(t):
+		return fmt.Errorf("column %s has type %s; input %s takes text (a string or binary column)", c.name, t, in.Name)
+	}
+	p.src, p.text = srcScalar, true
+	return b.fixRowShape(p, 1)
 }
 
 // fixRowShape resolves the declared row dims against rows of exactly n

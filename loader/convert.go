@@ -153,6 +153,8 @@ func newData(dt DType, n int) any {
 		return make([]uint8, n)
 	case Bool:
 		return make([]bool, n)
+	case String:
+		return make([]string, n)
 	}
 	panic(fmt.Sprintf("loader: unsupported dtype %v", dt))
 }
@@ -179,6 +181,31 @@ func fillRange(data any, from, to int, v float64) {
 		setAll(d[from:to], uint8(v))
 	case []bool:
 		setAll(d[from:to], v != 0)
+	}
+}
+
+// setAt sets data[i] to v, which scalarFor has already checked; unlike
+// fillRange it writes a zero too, over whatever a null's slot held.
+func setAt(data any, i int, v float64) {
+	switch d := data.(type) {
+	case []float32:
+		d[i] = float32(v)
+	case []float64:
+		d[i] = v
+	case []uint16:
+		d[i] = float64ToHalf(v)
+	case []int64:
+		d[i] = int64(v)
+	case []int32:
+		d[i] = int32(v)
+	case []int8:
+		d[i] = int8(v)
+	case []uint8:
+		d[i] = uint8(v)
+	case []bool:
+		d[i] = v != 0
+	case []string:
+		d[i] = ""
 	}
 }
 

@@ -15,6 +15,9 @@ const (
 	Int8
 	Uint8
 	Bool
+	// String is text (binary columns as base64), for inputs that travel
+	// as JSON values (a request template), never for a tensor input.
+	String
 )
 
 var dtypeNames = map[DType]string{
@@ -27,6 +30,7 @@ var dtypeNames = map[DType]string{
 	Int8:         "int8",
 	Uint8:        "uint8",
 	Bool:         "bool",
+	String:       "string",
 }
 
 func (d DType) String() string {
@@ -57,6 +61,8 @@ func (d DType) ElemSize() int {
 		return 2
 	case Int8, Uint8, Bool:
 		return 1
+	case String:
+		return 16 // a Go string header; the text it points at is extra
 	}
 	return 0
 }
@@ -67,6 +73,10 @@ type InputSpec struct {
 	Name  string
 	DType DType
 	Shape []int64
+	// Nullable marks an input whose consumer can carry a null (a JSON
+	// value in a request template): a null row of its column is kept as
+	// Tensor.Null instead of being refused or filled (see NullPolicy).
+	Nullable bool
 }
 
 func (s InputSpec) String() string {
@@ -76,13 +86,17 @@ func (s InputSpec) String() string {
 // Tensor is one model input, ready to hand to a runtime.
 //
 // Data holds a slice of the Go type for DType: []float32, []float64,
-// []uint16 (float16 bits), []int64, []int32, []int8, []uint8 or []bool.
-// len(Data) is the product of Shape (1 for a 0-d scalar).
+// []uint16 (float16 bits), []int64, []int32, []int8, []uint8, []bool or
+// []string. len(Data) is the product of Shape (1 for a 0-d scalar).
 type Tensor struct {
 	Name  string
 	DType DType
 	Shape []int64
 	Data  any
+	// Null, when not nil, has one entry per row (the first dimension):
+	// true where the row's value is null in the dataset. Only Nullable
+	// inputs get one; their data there is zero ("" for text).
+	Null []bool
 }
 
 // Elements is the number of elements the shape holds.
@@ -98,12 +112,17 @@ func (t Tensor) Elements() int64 {
 // broken down by input size.
 type SizeMeasure struct {
 	// Elements is the total number of elements over all inputs bound from
-	// the dataset (fills excluded).
+	// the dataset (fills excluded); a text value counts its bytes, which
+	// is what a text model's cost follows.
 	Elements int64 `json:"elements"`
 	// SeqLen is the padded sequence length of variable-length inputs in the
 	// batch, or 0 when the batch has none.
 	SeqLen int64 `json:"seq_len,omitempty"`
 	// EmptyRows is the most rows of the batch that any one variable-length
-	// input has with no real elements (an empty list); 0 when none.
+	// input has with no real elements (an empty list), or any one text
+	// input has as an empty string; 0 when none.
 	EmptyRows int64 `json:"-"`
+	// NullRows counts the batch's rows with a null in some input: kept as
+	// Tensor.Null or written over by NullsFill.
+	NullRows int64 `json:"-"`
 }

@@ -519,7 +519,7 @@ func metricsTable(cols []*result.Target, pair bool) table {
 	}
 	// Failed calls by the input class of their batch, in a fixed order;
 	// only when some target had errors, so error-free reports are unchanged.
-	for _, k := range []string{"nan", "empty", "oversized", "normal"} {
+	for _, k := range []string{"null", "nan", "empty", "oversized", "normal"} {
 		if !slices.ContainsFunc(cols, func(c *result.Target) bool { return c.Errors.ByClass[k] > 0 }) {
 			continue
 		}

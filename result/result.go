@@ -425,9 +425,11 @@ type Memory struct {
 type Errors struct {
 	Total  int64            `json:"total"`
 	ByKind map[string]int64 `json:"by_kind"`
-	// ByClass counts failed calls by the input class of their batch: "nan"
-	// (a NaN in a float input), "empty" (an empty list in a variable-length
-	// input), "oversized" (input size above the size scan's 0.99 quantile),
+	// ByClass counts failed calls by the input class of their batch, the
+	// first that applies: "null" (a null in the dataset, sent as JSON null
+	// or filled by --nulls fill), "nan" (a NaN in a float input), "empty"
+	// (an empty list in a variable-length input, or an empty string),
+	// "oversized" (input size above the size scan's 0.99 quantile),
 	// "normal".
 	ByClass map[string]int64 `json:"by_class,omitempty"`
 	// Examples has, per error kind, up to 5 dataset row indices (the first

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/infergate/infergate/internal/kservetest"
 	"github.com/infergate/infergate/internal/ortlib"
 	"github.com/infergate/infergate/result"
@@ -57,6 +60,34 @@ type badInput struct {
 	// knownBug, when set, skips the row: infergate does not yet behave as
 	// the row asserts, for the reason given.
 	knownBug string
+}
+
+// nullOrTextForTensor is a bench of a KServe endpoint whose float input x
+// is bound to a column with a null at row 1, or (text) to a text column.
+func nullOrTextForTensor(text bool) func(*testing.T, string) []string {
+	return func(t *testing.T, dir string) []string {
+		s := sumServer(t, kservetest.Faults{}, func(o *kservetest.Options) {
+			o.Model = &kservetest.SumModel{In: []kservetest.TensorMeta{{Name: "x", Datatype: "FP32", Shape: []int64{-1}}}}
+		})
+		path := writeTestParquet(t, dir, "x.parquet", []arrow.Field{
+			{Name: "x", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+			{Name: "text", Type: arrow.BinaryTypes.String},
+		}, func(b *array.RecordBuilder) {
+			for i := range 3 {
+				if i == 1 {
+					b.Field(0).AppendNull()
+				} else {
+					b.Field(0).(*array.Float32Builder).Append(float32(i))
+				}
+				b.Field(1).(*array.StringBuilder).Append("t")
+			}
+		})
+		args := []string{"bench", "--url", s.ModelURL(), "--dataset", path, "--requests", "6", "--rounds", "2", "--warmup", "2", "--quiet"}
+		if text {
+			args = append(args, "--input-map", "x=text")
+		}
+		return args
+	}
 }
 
 // fixed is args that need no setup.
@@ -223,6 +254,8 @@ func badInputs() []badInput {
 			code: ExitBadInput, want: "need at least 1", advice: "Give 1 or more rows per call."},
 		{name: "--size-buckets 1", category: "flags", args: local("--size-buckets", "1"),
 			code: ExitBadInput, want: "--size-buckets 1: want 2 to 20 buckets", advice: "Give 2 to 20 input-size buckets (default 5)."},
+		{name: "--nulls maybe", category: "flags", args: local("--nulls", "maybe"),
+			code: ExitBadInput, want: `invalid argument "maybe" for "--nulls" flag: want refuse or fill`},
 		{name: "--rows -1", category: "flags", args: local("--rows", "-1"),
 			code: ExitBadInput, want: "--rows -1: must not be negative"},
 		{name: "--concurrency-sweep bad list", category: "flags", args: local("--concurrency-sweep", "1,x,4"),
@@ -286,6 +319,12 @@ func badInputs() []badInput {
 			code: ExitBadInput, want: "int64 does not fit model input x int8"},
 		{name: "column of the wrong shape", category: "bindings", ort: true, args: fixed(runArgs("mlp_same.onnx", "mlp_base.onnx", "types.parquet", "--input-map", "features=x_f32")...),
 			code: ExitBadInput, want: "x_f32"},
+		{name: "null in a tensor input", category: "bindings", args: nullOrTextForTensor(false),
+			code: ExitBadInput, want: "column x row 1 is null; add --nulls fill", symptom: "column … row … is null; add --nulls fill",
+			advice: "Clean the column, or add `--nulls fill` to send `--pad-value` (false for bool) in its place; errors on those rows then count under the input class `null`."},
+		{name: "text column for a tensor input", category: "bindings", args: nullOrTextForTensor(true),
+			code: ExitBadInput, want: "column text has type utf8 (text); model input x takes float32 tensors", symptom: "column … has type utf8 (text); model input … takes … tensors",
+			advice: "Send text through an HTTP JSON endpoint (`--protocol http --request-template`), or bind the input to a numeric column with `--input-map`."},
 
 		// ---- library ----
 		{name: "--ort-lib missing", category: "library", args: local("--ort-lib", "/nonexistent/libonnxruntime.so"),
@@ -365,6 +404,19 @@ func badInputs() []badInput {
 		{name: "GPU memory of endpoints without a watch", category: "endpoints",
 			args: endpoints("--max-gpu-memory-increase", "1.3"),
 			code: ExitBadInput, want: "--max-gpu-memory-increase"},
+		{name: "request template names a column it cannot send", category: "endpoints",
+			args: func(t *testing.T, dir string) []string {
+				path := writeTestParquet(t, dir, "meta.parquet", []arrow.Field{
+					{Name: "meta", Type: arrow.StructOf(arrow.Field{Name: "k", Type: arrow.PrimitiveTypes.Int32})},
+				}, func(b *array.RecordBuilder) {
+					b.Field(0).(*array.StructBuilder).Append(true)
+					b.Field(0).(*array.StructBuilder).FieldBuilder(0).(*array.Int32Builder).Append(1)
+				})
+				return []string{"bench", "--url", "http://127.0.0.1:1/predict", "--protocol", "http",
+					"--request-template", `{"m": {{json .Row.meta}}}`, "--dataset", path, "--quiet"}
+			},
+			code: ExitBadInput, want: "--request-template uses column meta, whose type struct<k: int32> cannot be sent", symptom: "--request-template uses column …, whose type … cannot be sent",
+			advice: "Leave the column out of the template, or export it as numbers, bool, text or lists of numbers."},
 
 		// ---- saved results ----
 		{name: "report of a file that is not JSON", category: "saved",

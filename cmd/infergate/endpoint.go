@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"text/template"
+	"text/template/parse"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -177,40 +179,92 @@ func (r *remote) start(ctx context.Context, m model, concurrency int, ds *loader
 	}
 	if cfg.Protocol == bench.ProtocolHTTP {
 		// A plain HTTP API has no metadata: its inputs are the dataset's
-		// columns, bound by name.
-		cfg.Inputs = inputsFromColumns(ds.Columns())
+		// columns, bound by name, nulls and text included.
+		inputs, unsent := ds.JSONInputs()
+		if err := checkTemplateColumns(r.tmpl, unsent); err != nil {
+			return nil, err
+		}
+		cfg.Inputs = inputs
 	}
 	return bench.StartEndpoint(ctx, cfg)
 }
 
-// inputsFromColumns declares one input per dataset column, for endpoints
-// without metadata: numbers travel as float64 or int64, lists as rows of a
-// free length.
-func inputsFromColumns(cols []loader.Column) []loader.InputSpec {
-	var out []loader.InputSpec
-	for _, c := range cols {
-		t := c.Type
-		shape := []int64{-1}
-		if strings.Contains(t, "list<") {
-			shape = []int64{-1, -1}
-			if i := strings.LastIndex(t, ": "); i >= 0 {
-				t = strings.TrimSuffix(strings.TrimSuffix(t[i+2:], ">"), ", nullable")
+// checkTemplateColumns refuses a request template that names a column the
+// loader cannot give it, by name and type, before anything connects
+// (executing it would only say the map has no such key). Every field
+// name, variable field and string constant in the template counts as a
+// use: a false match costs a clear refusal, a missed one a vaguer error.
+func checkTemplateColumns(tmpl string, unsent []loader.Column) error {
+	if len(unsent) == 0 {
+		return nil
+	}
+	t, err := template.New("request").Funcs(template.FuncMap{"json": func(any) string { return "" }}).Parse(tmpl)
+	if err != nil {
+		return nil // the target reports the template's syntax error
+	}
+	named := map[string]bool{}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			templateNames(tt.Tree.Root, named)
+		}
+	}
+	for _, c := range unsent {
+		if named[c.Name] {
+			return errkind.Input(fmt.Errorf("--request-template uses column %s, whose type %s cannot be sent (numbers, bool, text, binary as base64 and lists of numbers can)", c.Name, c.Type))
+		}
+	}
+	return nil
+}
+
+// templateNames collects the field names and string constants under n.
+func templateNames(n parse.Node, named map[string]bool) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n != nil {
+			for _, c := range n.Nodes {
+				templateNames(c, named)
 			}
 		}
-		var dt loader.DType
-		switch {
-		case strings.HasPrefix(t, "float"), strings.HasPrefix(t, "halffloat"):
-			dt = loader.Float64
-		case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "uint"):
-			dt = loader.Int64
-		case strings.HasPrefix(t, "bool"):
-			dt = loader.Bool
-		default:
-			continue // strings and others: not sent
+	case *parse.ActionNode:
+		templateNames(n.Pipe, named)
+	case *parse.PipeNode:
+		if n != nil {
+			for _, c := range n.Cmds {
+				templateNames(c, named)
+			}
 		}
-		out = append(out, loader.InputSpec{Name: c.Name, DType: dt, Shape: shape})
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			templateNames(a, named)
+		}
+	case *parse.FieldNode:
+		for _, id := range n.Ident {
+			named[id] = true
+		}
+	case *parse.VariableNode:
+		for _, id := range n.Ident[1:] {
+			named[id] = true
+		}
+	case *parse.ChainNode:
+		templateNames(n.Node, named)
+		for _, id := range n.Field {
+			named[id] = true
+		}
+	case *parse.StringNode:
+		named[n.Text] = true
+	case *parse.IfNode:
+		templateNames(&n.BranchNode, named)
+	case *parse.RangeNode:
+		templateNames(&n.BranchNode, named)
+	case *parse.WithNode:
+		templateNames(&n.BranchNode, named)
+	case *parse.BranchNode:
+		templateNames(n.Pipe, named)
+		templateNames(n.List, named)
+		templateNames(n.ElseList, named)
+	case *parse.TemplateNode:
+		templateNames(n.Pipe, named)
 	}
-	return out
 }
 
 // redactor scrubs secrets from text that is about to be printed or saved.

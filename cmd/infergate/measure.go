@@ -380,6 +380,7 @@ func (ms *measurement) open(ctx context.Context, e *env, logf bench.Logf, res *r
 			InputMap: m.InputMap,
 			Fills:    ms.fills,
 			PadValue: ms.flags.PadValue,
+			Nulls:    ms.flags.Nulls.policy,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s model %s: %w", m.Role, filepath.Base(m.Path), err)

@@ -21,6 +21,7 @@ type measureFlags struct {
 	InputMaps   []string
 	Fills       []string
 	PadValue    float64
+	Nulls       nullsValue
 	Rows        int64
 	ShuffleSeed int64
 	shuffle     bool // set when --shuffle was given
@@ -85,6 +86,7 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.InputMaps, "input-map", nil, "bind a model input to columns: `input=column`, input=c1,c2,… or input=glob* (repeatable)")
 	fs.StringArrayVar(&f.Fills, "fill", nil, "fill an input the dataset lacks: `name=zeros`, name=0.5, name=zeros[2,1,128] (repeatable)")
 	fs.Float64Var(&f.PadValue, "pad-value", 0, "value that pads variable-length lists to the longest row of a batch")
+	fs.Var(&f.Nulls, "nulls", "what a null bound to a tensor input becomes: `refuse|fill`; refuse stops, naming column and row; fill sends --pad-value (false for bool) and counts the batch's errors under the input class null (request templates always get null)")
 	fs.Int64Var(&f.Rows, "rows", 0, "use only the first N rows of the dataset (0: all)")
 	fs.Int64Var(&f.ShuffleSeed, "shuffle", 0, "shuffle the rows with this `seed` (reads the selected rows into memory)")
 	fs.IntVar(&f.BatchSize, "batch-size", 1, "rows per inference call")
@@ -118,6 +120,22 @@ func (f *measureFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Config, "config", "", "read settings from this YAML `file` (default: ./infergate.yaml when there is one); flags override it")
 
 	f.registerBudgets(fs)
+}
+
+// nullsValue is --nulls, parsed when set, so that a bad value in the
+// config file or on the command line is refused by the same code before
+// anything runs.
+type nullsValue struct{ policy loader.NullPolicy }
+
+func (v *nullsValue) String() string { return v.policy.String() }
+func (v *nullsValue) Type() string   { return "string" }
+func (v *nullsValue) Set(s string) error {
+	p, err := loader.ParseNullPolicy(s)
+	if err != nil {
+		return err
+	}
+	v.policy = p
+	return nil
 }
 
 // registerBudgets adds the absolute latency budgets (shared with compare).
