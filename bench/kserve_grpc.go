@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -20,8 +21,12 @@ import (
 // kserveGRPC speaks the Open Inference Protocol v2 over gRPC
 // (inference.GRPCInferenceService).
 type kserveGRPC struct {
-	conn    *grpc.ClientConn
+	// conns are the pool's connections and clients their stubs; calls take
+	// them in turn (next). client is the first, for control calls.
+	conns   []*grpc.ClientConn
+	clients []kservepb.GRPCInferenceServiceClient
 	client  kservepb.GRPCInferenceServiceClient
+	next    atomic.Uint64
 	md      metadata.MD
 	name    string
 	version string
@@ -33,6 +38,25 @@ const kserveGRPCExample = "grpc://HOST:PORT/NAME[/versions/VERSION] (grpcs:// fo
 
 // maxGRPCMessage lifts gRPC's 4 MiB default: a batch of images is bigger.
 const maxGRPCMessage = 1 << 30
+
+// A gRPC connection is one HTTP/2 transport: every call on it shares one
+// TCP stream, one read loop and one write lock, and servers cap the
+// streams a connection may have open (often 100). So calls in flight are
+// spread over a few connections, one per grpcCallsPerConn of them, at
+// most maxGRPCConns.
+const (
+	grpcCallsPerConn = 16
+	maxGRPCConns     = 16
+)
+
+// grpcConns is the size of the pool for concurrency calls in flight; 0 is
+// an open loop without a cap, which may have openLoopCallers in flight.
+func grpcConns(concurrency int) int {
+	if concurrency <= 0 {
+		concurrency = openLoopCallers
+	}
+	return min(maxGRPCConns, (concurrency+grpcCallsPerConn-1)/grpcCallsPerConn)
+}
 
 // NewKServeGRPC binds to a model served over the KServe v2 gRPC protocol at
 // cfg.URL: grpc://HOST:PORT/NAME[/versions/V] in plain text, grpcs:// over
@@ -62,13 +86,21 @@ func NewKServeGRPC(ctx context.Context, cfg RemoteConfig) (Target, error) {
 		}
 		creds = credentials.NewTLS(tc)
 	}
-	c.conn, err = grpc.NewClient(u.Host,
-		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)))
-	if err != nil {
-		return nil, errkind.Input(fmt.Errorf("endpoint %s: %s", c.where, redactWith(c.secrets, err.Error())))
+	for range grpcConns(cfg.Concurrency) {
+		conn, err := grpc.NewClient(u.Host,
+			grpc.WithTransportCredentials(creds),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxGRPCMessage), grpc.MaxCallSendMsgSize(maxGRPCMessage)))
+		if err != nil {
+			c.close()
+			return nil, errkind.Input(fmt.Errorf("endpoint %s: %s", c.where, redactWith(c.secrets, err.Error())))
+		}
+		// Connect now, while readiness is awaited, so that no measured
+		// call pays for a handshake.
+		conn.Connect()
+		c.conns = append(c.conns, conn)
+		c.clients = append(c.clients, kservepb.NewGRPCInferenceServiceClient(conn))
 	}
-	c.client = kservepb.NewGRPCInferenceServiceClient(c.conn)
+	c.client = c.clients[0]
 	if len(cfg.Headers) > 0 {
 		c.md = metadata.MD{}
 		for _, h := range cfg.Headers {
@@ -151,8 +183,8 @@ func (c *kserveGRPC) rpcError(rpc string, err error) error {
 }
 
 func (c *kserveGRPC) close() {
-	if c.conn != nil {
-		_ = c.conn.Close()
+	for _, conn := range c.conns {
+		_ = conn.Close()
 	}
 }
 
@@ -180,7 +212,8 @@ func (c *kserveGRPC) prepare(b BlockBatch) (any, error) {
 }
 
 func (c *kserveGRPC) call(ctx context.Context, req any, buf *callBuf) error {
-	resp, err := c.client.ModelInfer(c.outgoing(ctx), req.(*kservepb.ModelInferRequest))
+	client := c.clients[(c.next.Add(1)-1)%uint64(len(c.clients))]
+	resp, err := client.ModelInfer(c.outgoing(ctx), req.(*kservepb.ModelInferRequest))
 	if err != nil {
 		return c.rpcError("ModelInfer", err)
 	}

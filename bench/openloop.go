@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"time"
+
+	"github.com/infergate/infergate/result"
 )
 
 // schedule is an open loop's arrival times, as offsets from the block's
@@ -36,4 +39,30 @@ func (s *schedule) offset(i int64) time.Duration {
 		s.next++
 	}
 	return time.Duration(s.sum * float64(time.Second))
+}
+
+// LateStartWarnFraction is the share of an open loop's calls that may
+// start late before the result warns. A few late starts are a stall the
+// tail should show; more mean the load was not the rate asked for.
+const LateStartWarnFraction = 0.01
+
+// LateStartWarnings warns about each target whose open-loop calls started
+// late (Target.LateStarts) more often than LateStartWarnFraction: every
+// caller was busy, so the client could not keep the rate, and latency
+// includes time the calls waited in the client.
+func LateStartWarnings(targets []result.Target, rate float64) []string {
+	var out []string
+	for _, t := range targets {
+		calls := t.Latency.Count + t.Errors.Total
+		if t.LateStarts == 0 || calls == 0 {
+			continue
+		}
+		frac := float64(t.LateStarts) / float64(calls)
+		if frac <= LateStartWarnFraction {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: %.1f%% of calls (%d of %d) started more than %v after their scheduled time because every caller was busy: the client could not keep the rate of %g/s, so latency includes time queued in the client (raise --concurrency, or lower --rate)",
+			t.Role, 100*frac, t.LateStarts, calls, LateThreshold, rate))
+	}
+	return out
 }

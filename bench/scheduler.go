@@ -48,8 +48,10 @@ type TargetMeasurement struct {
 	ErrorsByClass map[string]int64
 	ErrorExamples map[string][]int64
 	FirstError    string
-	Busy          time.Duration
-	PeakRSSBytes  int64
+	// Late counts open-loop calls that started late (BlockResult.Late).
+	Late         int64
+	Busy         time.Duration
+	PeakRSSBytes int64
 	// Failed is why the target stopped early, if it did.
 	Failed error
 }
@@ -467,6 +469,7 @@ func (r *BlockResult) absorb(b BlockResult) {
 	r.Requests += b.Requests
 	r.Rows += b.Rows
 	r.Errors += b.Errors
+	r.Late += b.Late
 	r.Elapsed += b.Elapsed
 	r.PeakRSSBytes = max(r.PeakRSSBytes, b.PeakRSSBytes)
 	if r.FirstError == "" {
@@ -575,6 +578,7 @@ func (tm *TargetMeasurement) add(round, pos int, res BlockResult) error {
 		Rows:         res.Rows,
 		Errors:       res.Errors,
 		ElapsedNS:    int64(res.Elapsed),
+		LateStarts:   res.Late,
 		PeakRSSBytes: res.PeakRSSBytes,
 	}
 	h := res.Histogram
@@ -593,6 +597,7 @@ func (tm *TargetMeasurement) add(round, pos int, res BlockResult) error {
 	tm.Requests += res.Requests
 	tm.Rows += res.Rows
 	tm.Errors += res.Errors
+	tm.Late += res.Late
 	tm.Busy += res.Elapsed
 	tm.PeakRSSBytes = max(tm.PeakRSSBytes, res.PeakRSSBytes)
 	for k, v := range res.ErrorsByKind {
@@ -663,13 +668,14 @@ func batchBytes(b *loader.Batch) int64 {
 // document.
 func (tm *TargetMeasurement) ToResult(role result.Role) (result.Target, error) {
 	t := result.Target{
-		Role:   role,
-		Name:   tm.Info.Name,
-		Kind:   tm.Info.Kind,
-		Model:  tm.Info.Model,
-		Rounds: tm.Rounds,
-		Memory: result.Memory{LoadRSSBytes: tm.Info.LoadRSSBytes, PeakRSSBytes: tm.PeakRSSBytes},
-		Errors: result.Errors{Total: tm.Errors, ByKind: tm.ErrorsByKind, ByClass: tm.ErrorsByClass, Examples: tm.ErrorExamples},
+		Role:       role,
+		Name:       tm.Info.Name,
+		Kind:       tm.Info.Kind,
+		Model:      tm.Info.Model,
+		Rounds:     tm.Rounds,
+		Memory:     result.Memory{LoadRSSBytes: tm.Info.LoadRSSBytes, PeakRSSBytes: tm.PeakRSSBytes},
+		Errors:     result.Errors{Total: tm.Errors, ByKind: tm.ErrorsByKind, ByClass: tm.ErrorsByClass, Examples: tm.ErrorExamples},
+		LateStarts: tm.Late,
 	}
 	if t.Rounds == nil {
 		t.Rounds = []result.Round{}

@@ -48,6 +48,7 @@ type fakeTarget struct {
 	failErr error
 	open    *result.Histogram // recording across accumulating blocks
 	last    []BlockBatch
+	late    int64 // late starts every block reports
 }
 
 func (f *fakeTarget) Info() TargetInfo { return TargetInfo{Name: f.name, Kind: "fake"} }
@@ -78,7 +79,7 @@ func (f *fakeTarget) Run(ctx context.Context, blk Block) (BlockResult, error) {
 	if n == 0 {
 		n = max(1, int64(blk.Duration/f.latency))
 	}
-	res := BlockResult{Requests: n, Rows: n, Elapsed: time.Duration(n) * f.latency, PeakRSSBytes: 1 << 20}
+	res := BlockResult{Requests: n, Rows: n, Elapsed: time.Duration(n) * f.latency, PeakRSSBytes: 1 << 20, Late: f.late}
 	if blk.Record {
 		if f.open == nil {
 			f.open = result.NewHistogram()
@@ -391,6 +392,62 @@ func TestRoundSplitsIntoAlternatingSubBlocks(t *testing.T) {
 	}
 	if m.Targets[0].Rounds[0].Position != 0 || m.Targets[0].Rounds[1].Position != 1 {
 		t.Errorf("positions %d %d, want 0 1", m.Targets[0].Rounds[0].Position, m.Targets[0].Rounds[1].Position)
+	}
+}
+
+// TestLateStartsReachTheResult: every sub-block's late starts add up in
+// its round and its target, warmup's stay out.
+func TestLateStartsReachTheResult(t *testing.T) {
+	var log []string
+	a := &fakeTarget{name: "A", latency: time.Millisecond, log: &log, late: 3}
+	b := &fakeTarget{name: "B", latency: time.Millisecond, log: &log}
+	// As in TestRoundSplitsIntoAlternatingSubBlocks: 3 blocks per round.
+	plan := Plan{Warmup: Amount{Requests: 5}, Measure: Amount{Requests: 20}, Rounds: 2, Concurrency: 1, SubBlockTime: 4 * time.Millisecond}
+	m, err := Measure(context.Background(), []Target{a, b}, &fakeSource{n: 3, targets: 2}, plan, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.blocks) != 7 {
+		t.Fatalf("%d blocks, want 1 warmup + 2 rounds of 3", len(a.blocks))
+	}
+	for _, r := range m.Targets[0].Rounds {
+		if r.LateStarts != 9 {
+			t.Errorf("round %d: %d late starts, want 9 (3 blocks of 3)", r.Index, r.LateStarts)
+		}
+	}
+	if got := m.Targets[0].Late; got != 18 {
+		t.Errorf("target late starts = %d, want 18 (warmup's 3 left out)", got)
+	}
+	res, err := m.Targets[0].ToResult(result.RoleCandidate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LateStarts != 18 {
+		t.Errorf("result late_starts = %d, want 18", res.LateStarts)
+	}
+	other, err := m.Targets[1].ToResult(result.RoleProduction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.LateStarts != 0 || other.Rounds[0].LateStarts != 0 {
+		t.Errorf("the other target got late starts: %d", other.LateStarts)
+	}
+}
+
+func TestLateStartWarnings(t *testing.T) {
+	target := func(role result.Role, ok, errs, late int64) result.Target {
+		return result.Target{Role: role, Latency: result.Latency{Count: ok}, Errors: result.Errors{Total: errs}, LateStarts: late}
+	}
+	got := LateStartWarnings([]result.Target{
+		target(result.RoleProduction, 990, 10, 10), // 1.0%: at the line, no warning
+		target(result.RoleCandidate, 900, 100, 50), // 5%
+	}, 100)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "candidate: 5.0% of calls (50 of 1000) started more than 1ms after") ||
+		!strings.Contains(got[0], "could not keep the rate of 100/s") {
+		t.Errorf("warnings = %q, want one for the candidate's 5%%", got)
+	}
+	if w := LateStartWarnings([]result.Target{target(result.RoleCandidate, 0, 0, 0)}, 100); len(w) != 0 {
+		t.Errorf("warnings for a target without calls: %q", w)
 	}
 }
 

@@ -101,7 +101,7 @@ func collect(r *result.Result) view {
 	}
 
 	if len(cols) > 0 {
-		v.metrics = metricsTable(cols, pair)
+		v.metrics = metricsTable(cols, pair, time.Duration(r.Config.LateStartThresholdNS))
 	}
 	v.pair, v.cols = pair, cols
 	if sz, err := collectSizes(r, cols, pair); err != nil {
@@ -404,8 +404,9 @@ func plural(n int64, word string) string {
 }
 
 // metricsTable is metric | production | candidate | ratio for a pair, or
-// metric | <name>... otherwise.
-func metricsTable(cols []*result.Target, pair bool) table {
+// metric | <name>... otherwise. lateThreshold is the open loop's late-start
+// threshold (0: not recorded).
+func metricsTable(cols []*result.Target, pair bool, lateThreshold time.Duration) table {
 	t := table{header: []string{"metric"}, numeric: []bool{false}}
 	for _, c := range cols {
 		h := string(c.Role)
@@ -478,6 +479,21 @@ func metricsTable(cols []*result.Target, pair bool) table {
 	rows := func(t *result.Target) float64 { return float64(min(requests(t), 1)) * t.Throughput.RowsPerS }
 	row(groupThroughput, "", "inferences/s", rate(inf), inf)
 	row(groupThroughput, "", "rows/s", rate(rows), rows)
+	// Open-loop calls that waited for a free caller: the rate was not kept.
+	// Only when some did, so other reports are unchanged.
+	if slices.ContainsFunc(cols, func(c *result.Target) bool { return c.LateStarts > 0 }) {
+		label := "late starts"
+		if lateThreshold > 0 {
+			label += " (over " + lateThreshold.String() + ")"
+		}
+		row(groupThroughput, "", label, func(t *result.Target) string {
+			n := requests(t)
+			if n == 0 {
+				return human.Count(t.LateStarts)
+			}
+			return fmt.Sprintf("%s (%s)", human.Count(t.LateStarts), human.Percent(float64(t.LateStarts)/float64(n)))
+		}, nil)
+	}
 
 	// Both zero means memory was not measured (no VmHWM on this OS, or a
 	// remote endpoint); a zero peak alone means the same for the peak.

@@ -284,6 +284,9 @@ type Config struct {
 	Headers  []string `json:"headers,omitempty"`
 	Rate     float64  `json:"rate,omitempty"`
 	Arrival  string   `json:"arrival,omitempty"`
+	// LateStartThresholdNS is how far behind its slot an open-loop call
+	// had to start to count in Target.LateStarts; set for open loops.
+	LateStartThresholdNS int64 `json:"late_start_threshold_ns,omitempty"`
 	// ConcurrencySweep, RateSweep and BatchSizeSweep are a sweep's values,
 	// in the order its stages ran (see Result.Stages).
 	ConcurrencySweep []int     `json:"concurrency_sweep,omitempty"`
@@ -385,7 +388,12 @@ type Target struct {
 	// --server-metrics).
 	GPU    *GPUUsage `json:"gpu,omitempty"`
 	Errors Errors    `json:"errors"`
-	Rounds []Round   `json:"rounds"`
+	// LateStarts counts open-loop calls that started more than
+	// Config.LateStartThresholdNS after their scheduled time because every
+	// caller was busy: the client could not keep the rate, and their
+	// latency includes the wait. Zero in a closed loop.
+	LateStarts int64   `json:"late_starts,omitempty"`
+	Rounds     []Round `json:"rounds"`
 	// Failed says why the target could not be measured to the end (a model
 	// that would not load, a worker that crashed). Rounds measured before
 	// then are kept.
@@ -446,6 +454,9 @@ type Round struct {
 	Rows      int64 `json:"rows"`
 	Errors    int64 `json:"errors"`
 	ElapsedNS int64 `json:"elapsed_ns"` // busy time of the block
+	// LateStarts are the round's open-loop calls that started late (see
+	// Target.LateStarts).
+	LateStarts int64 `json:"late_starts,omitempty"`
 	// Histogram is the round's latencies in HdrHistogram's compressed form.
 	Histogram string `json:"histogram"`
 	// PeakRSSBytes is the worker's peak resident set up to the round's end.

@@ -9,7 +9,14 @@
 #    The target is at least hey's rate.
 # 2. Overhead: infergate's p50 at concurrency 1 against a server that
 #    answers at once (the loopback baseline) and one that takes exactly
-#    1 ms; the second should be within 2% of 1 ms + the baseline.
+#    1 ms; the second should be within 2% of 1 ms + the baseline. vegeta
+#    measures the same two servers, and infergate's p50 over vegeta's
+#    against the 1 ms server is the client-overhead ratio (target: at most
+#    1.02). hey is left out of this part: it prints latencies to 0.1 ms,
+#    too coarse to resolve 2% of 1 ms.
+#
+# The ratios are printed together at the end. Numbers measured on the
+# project's 2-core VM are in docs/bench-http.md.
 #
 # All traffic stays on 127.0.0.1. hey and vegeta are installed with
 # `go install` into a temporary GOBIN. BENCH_HTTP_SECONDS (10),
@@ -110,8 +117,20 @@ vb="$(vegeta_p50 "$fast")"
 vs="$(vegeta_p50 "$slow")"
 vdev="$(awk -v s="$vs" -v b="$vb" 'BEGIN{printf "%.2f", 100*(s-(1000+b))/(1000+b)}')"
 echo "vegeta:    loopback baseline p50 ${vb} µs; 1 ms server p50 ${vs} µs; deviation ${vdev}%"
+# The client-overhead ratio: both clients time the same 1 ms server, so
+# what is left between them is the clients' own cost.
+ratio_p50="$(awk -v a="$slow_p50" -v b="$vs" 'BEGIN{printf "%.4f", a/b}')"
+ratio_base="$(awk -v a="$base_p50" -v b="$vb" 'BEGIN{printf "%.3f", a/b}')"
+
+echo "== ratios ($(nproc) cores, $(date -u +%Y-%m-%d))"
+echo "request rate at concurrency $conc: infergate/hey    = ${ratio_hey} (target >= 1)"
+echo "request rate at concurrency $conc: infergate/vegeta = ${ratio_vegeta}"
+echo "p50 against the 1 ms server:     infergate/vegeta = ${ratio_p50} (target <= 1.02)"
+echo "p50 against the loopback server: infergate/vegeta = ${ratio_base} (for reference: the bare round trip)"
+echo "p50 against the 1 ms server vs 1 ms + infergate's loopback baseline: ${dev}% (target within ±2%)"
 
 ok=1
 awk -v r="$ratio_hey" 'BEGIN{exit !(r >= 1)}' || { echo "bench-http: infergate below hey's rate"; ok=0; }
 awk -v d="$dev" 'BEGIN{exit !(d <= 2 && d >= -2)}' || { echo "bench-http: p50 off by ${dev}%"; ok=0; }
+awk -v r="$ratio_p50" 'BEGIN{exit !(r <= 1.02)}' || { echo "bench-http: p50 against the 1 ms server is ${ratio_p50}x vegeta's"; ok=0; }
 if [ "$ok" = 0 ] && [ "${BENCH_HTTP_STRICT:-0}" = 1 ]; then exit 1; fi

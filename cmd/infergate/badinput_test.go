@@ -404,6 +404,10 @@ func badInputs() []badInput {
 		{name: "GPU memory of endpoints without a watch", category: "endpoints",
 			args: endpoints("--max-gpu-memory-increase", "1.3"),
 			code: ExitBadInput, want: "--max-gpu-memory-increase"},
+		{name: "memory check with an endpoint", category: "endpoints",
+			args: endpoints("--max-memory-increase", "1.2"),
+			code: ExitBadInput, want: "--max-memory-increase compares local models' worker memory",
+			advice: "Drop --max-memory-increase when a model is an endpoint (its server's memory is not read); watch a server's GPU memory with `--server-pid` and `--max-gpu-memory-increase`."},
 		{name: "request template names a column it cannot send", category: "endpoints",
 			args: func(t *testing.T, dir string) []string {
 				path := writeTestParquet(t, dir, "meta.parquet", []arrow.Field{

@@ -144,6 +144,21 @@ func (f endpointFlags) validate(getenv func(string) string, readFile func(string
 	return r, nil
 }
 
+// checkMemoryCheck refuses --max-memory-increase when a model is an
+// endpoint: its memory is its server's, which infergate does not read, so
+// the check could never be decided.
+func checkMemoryCheck(given map[string]string, models []model) error {
+	if _, ok := given["max-memory-increase"]; !ok {
+		return nil
+	}
+	for _, m := range models {
+		if m.URL != "" {
+			return errkind.Input(fmt.Errorf("--max-memory-increase compares local models' worker memory; the %s model is an endpoint, whose memory is its server's and is not measured", m.Role))
+		}
+	}
+	return nil
+}
+
 // redactHeaderArg keeps a malformed --header's name only.
 func redactHeaderArg(h string) string {
 	if name, _, ok := strings.Cut(h, ":"); ok {

@@ -230,6 +230,10 @@ func (ms *measurement) newResult() *result.Result {
 	for _, st := range ms.stages {
 		st.record(&res.Config, ms)
 	}
+	if ms.remote != nil && (res.Config.Rate > 0 || len(res.Config.RateSweep) > 0) {
+		// Reports state the threshold beside the late starts they count.
+		res.Config.LateStartThresholdNS = int64(bench.LateThreshold)
+	}
 	return res
 }
 
@@ -437,6 +441,7 @@ func (ms *measurement) runStage(ctx context.Context, s *session, logf bench.Logf
 		names, usages = append(names, string(t.Role)), append(usages, t.GPU)
 	}
 	res.Warnings = appendNew(res.Warnings, bench.ClockWarnings(names, usages)...)
+	res.Warnings = appendNew(res.Warnings, bench.LateStartWarnings(res.Targets, ms.plan.Rate)...)
 	if merr != nil {
 		res.Verdict = result.VerdictError
 		res.Error = merr.Error()
@@ -449,7 +454,7 @@ func (ms *measurement) runStage(ctx context.Context, s *session, logf bench.Logf
 func (ms *measurement) start(ctx context.Context, e *env, m model, ds *loader.Dataset) (bench.Target, error) {
 	f := ms.flags
 	if m.URL != "" {
-		return ms.remote.start(ctx, m, ms.maxConcurrency(), ds)
+		return ms.remote.start(ctx, m, ms.endpointConcurrency(), ds)
 	}
 	exe, err := e.Executable()
 	if err != nil {
@@ -474,6 +479,17 @@ func (ms *measurement) start(ctx context.Context, e *env, m model, ds *loader.Da
 		CallTimeout:       f.WorkerTimeout,
 		Worker:            bench.WorkerCommand{Path: exe, Args: []string{"worker"}, Env: e.WorkerEnv},
 	})
+}
+
+// endpointConcurrency is the most calls an endpoint will have in flight,
+// which sizes its connections. An open loop without --concurrency runs as
+// many callers as its rate needs (bench's default cap): 0 says so.
+func (ms *measurement) endpointConcurrency() int {
+	n := ms.maxConcurrency()
+	if n <= 1 && (ms.plan.Rate > 0 || ms.flags.RateSweep != "") {
+		return 0
+	}
+	return n
 }
 
 // fillTargets (re)writes the result's targets from the measurement so

@@ -175,6 +175,7 @@ func mergeResults(paths []string, docs []*result.Result) (*result.Result, error)
 				m.Rounds = append(m.Rounds, r)
 			}
 			m.Errors.Total += t.Errors.Total
+			m.LateStarts += t.LateStarts
 			for k, v := range t.Errors.ByKind {
 				m.Errors.ByKind[k] += v
 			}

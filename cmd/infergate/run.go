@@ -223,6 +223,9 @@ func (o *runOptions) validate(getenv func(string) string) (*gate, error) {
 	if err := g.gpu.checkGPUChecks(g.given, g.models); err != nil {
 		return nil, err
 	}
+	if err := checkMemoryCheck(g.given, g.models); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 

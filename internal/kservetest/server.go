@@ -219,6 +219,14 @@ func (s *Server) SetFaults(f Faults) { s.faults.Store(&f) }
 // Requests is how many inference requests arrived.
 func (s *Server) Requests() int64 { return s.requests.Load() }
 
+// GRPCConnections is how many client connections are open on the gRPC
+// side.
+func (s *Server) GRPCConnections() int {
+	s.grpcLn.mu.Lock()
+	defer s.grpcLn.mu.Unlock()
+	return len(s.grpcLn.conns)
+}
+
 // Stall makes every inference request that is in the server or arrives in
 // the next d wait until d has passed: a server that stops answering for a
 // while (a GC pause, a reload) and then catches up.
