@@ -501,3 +501,21 @@ func BenchmarkJudgeWith(b *testing.B) {
 		}
 	}
 }
+
+// TestDetectableChangeWithoutLatencyCheck: a paired run gated only on
+// throughput and errors still states the latency change it could resolve:
+// the same number a latency check on those rounds would have given.
+func TestDetectableChangeWithoutLatencyCheck(t *testing.T) {
+	r := synth{rounds: 10, samples: 100, ratio: 1.0, drift: 0.2, jitter: 0.1, noise: 0.4, seed: 9}.result(t)
+	withCheck := judgeSpecs(t, r, Thresholds{MaxLatencyIncrease: 1.15}, DefaultOptions())
+	without := judgeSpecs(t, r, Thresholds{MinThroughputRatio: 0.9, MaxErrorRate: new(0.01)}, DefaultOptions())
+	if !(without.DetectableChange > 1) || math.Abs(without.DetectableChange-withCheck.DetectableChange) > 1e-9 {
+		t.Errorf("detectable change without a latency check %v, with one %v", without.DetectableChange, withCheck.DetectableChange)
+	}
+	// It is the latency ratio's: no check appears for it.
+	for _, c := range without.Checks {
+		if c.Name == NameMaxLatencyIncrease {
+			t.Errorf("a latency check appeared: %+v", c)
+		}
+	}
+}

@@ -113,7 +113,9 @@ type Judgement struct {
 	// the run can resolve (see ResolutionWarnings).
 	Warnings []string
 	// DetectableChange is 1 + the relative half-width of the main latency
-	// check's interval (see DetectableChange); 0 when there is none.
+	// check's interval (see DetectableChange); for a paired run without
+	// one, of the latency ratio at the run's percentile, estimated for
+	// this alone. 0 for a single model, or too few rounds.
 	DetectableChange float64
 }
 
@@ -206,7 +208,38 @@ func JudgeWith(r *result.Result, specs []Spec, opts Options) (Judgement, error) 
 		j.Warnings = append([]string{UnpairedNote}, j.Warnings...)
 	}
 	j.DetectableChange = DetectableChange(j.Checks)
+	if j.DetectableChange == 0 && s.base != nil {
+		j.DetectableChange = latencyResolution(r, opts)
+	}
 	return j, nil
+}
+
+// latencyResolution is DetectableChange for a paired run without a
+// latency ratio check (only throughput, budgets, errors or memory): every
+// run states what it could resolve, so the latency ratio at the run's
+// percentile is estimated as if it were checked, and only its interval's
+// width is kept. 0 when the rounds cannot give one.
+func latencyResolution(r *result.Result, opts Options) float64 {
+	q := r.Config.LatencyPercentile
+	if !(q > 0 && q < 1) {
+		q = DefaultLatencyQuantile
+	}
+	sp := Spec{Name: NameMaxLatencyIncrease, Metric: LatencyMetric(q), Unit: UnitNS, Threshold: 1, Quantile: q, Kind: RatioAtMost}
+	s, err := newSides(r, []Spec{sp})
+	if err != nil {
+		return 0
+	}
+	est, err := measure(s, sp, opts)
+	if err != nil {
+		return 0
+	}
+	ests := []estimate{est}
+	fam := adjust(ests, []Spec{sp}, opts.alphaLook()) // sets the interval's level
+	c := ests[0].check(sp, opts, fam)
+	if h, ok := Resolution(c); ok {
+		return 1 + h
+	}
+	return 0
 }
 
 // adjust runs Holm's procedure over the checks that have a statistical

@@ -95,10 +95,10 @@ func TestGPUFormats(t *testing.T) {
 		},
 		"junit": {"GPU peak memory", `<testcase name="max-gpu-memory-increase"`},
 		"openmetrics": {
-			`infergate_gpu_memory_peak_bytes{role="candidate",model="fraud-v2",version="0.1.0",device="0",source="nvml-process"} 2802843648`,
-			`infergate_gpu_utilisation_ratio{role="production",model="fraud-v1",version="0.1.0",device="0",source="nvml-process"} 0.614`,
-			`infergate_gpu_sm_clock_mhz{role="candidate",model="fraud-v2",version="0.1.0",device="0",source="nvml-process",stat="median"} 1635`,
-			`infergate_gpu_memory_total_bytes{device="0",name="NVIDIA H100 80GB HBM3",version="0.1.0"} 85520809984`,
+			`infergate_gpu_memory_peak_bytes{role="candidate",model="fraud-v2",infergate_version="0.1.0",device="0",source="nvml-process"} 2802843648`,
+			`infergate_gpu_utilisation_ratio{role="production",model="fraud-v1",infergate_version="0.1.0",device="0",source="nvml-process"} 0.614`,
+			`infergate_gpu_sm_clock_mhz{role="candidate",model="fraud-v2",infergate_version="0.1.0",device="0",source="nvml-process",stat="median"} 1635`,
+			`infergate_gpu_memory_total_bytes{device="0",name="NVIDIA H100 80GB HBM3",infergate_version="0.1.0"} 85520809984`,
 		},
 	} {
 		out := renderFormat(t, name, r)

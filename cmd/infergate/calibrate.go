@@ -4,7 +4,8 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// calibrateDuration is calibrate's measured time unless told otherwise.
+// calibrateDuration is an A/A run's measured time (calibrate, run --aa)
+// unless --duration or --requests says otherwise.
 const calibrateDuration = "30s"
 
 // newCalibrateCmd is `infergate calibrate`: production against itself (an
@@ -39,11 +40,6 @@ to report.`,
 				return err
 			}
 			o.afterParse(fs)
-			if !fs.Changed("duration") && !fs.Changed("requests") {
-				// The whole budget, not a sequential plan that stops as
-				// soon as A/A passes: the point is the interval's width.
-				o.Duration = calibrateDuration
-			}
 			o.AA = true
 			o.calibrate = true
 			return exitWith(runGate(cmd.Context(), e, o))

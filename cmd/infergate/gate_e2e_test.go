@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/infergate/infergate/internal/ortlib"
 	"github.com/infergate/infergate/result"
@@ -17,32 +18,38 @@ const gateE2EEnv = "INFERGATE_GATE_E2E"
 
 // TestGateDecisions is the core promise on real models of about 20 µs per
 // call: a candidate of the same cost passes --max-latency-increase 1.15 and
-// one about 30% costlier fails it, each with the default plan and the
-// default percentile (p95).
+// one about 25% costlier fails it, each with the default sequential plan
+// and percentile (p95) inside a 60 s measuring budget. The 25% pair is the
+// bundled example's (about 1.25× per call here; docs/eval-gate.md judges a
+// 1.24× pair 30 of 30 times). Deciding within --max-duration is the time
+// limit; the wall time, warmup and loading included, is logged, not judged.
 func TestGateDecisions(t *testing.T) {
 	if os.Getenv(gateE2EEnv) == "" {
 		t.Skipf("set %s=1 to run (make test does)", gateE2EEnv)
 	}
 	ortlib.Require(t)
+	example := func(name string) string { return filepath.Join("..", "..", "examples", name) }
 	for _, tc := range []struct {
-		candidate string
-		code      ExitCode
-		verdict   result.Verdict
+		name                        string
+		candidate, production, data string
+		code                        ExitCode
+		verdict                     result.Verdict
 	}{
-		{"mlp_same.onnx", ExitPass, result.VerdictPass},
-		{"mlp_plus25.onnx", ExitRegression, result.VerdictFail},
+		{"same cost", td("mlp_same.onnx"), td("mlp_base.onnx"), td("mlp.parquet"), ExitPass, result.VerdictPass},
+		{"25% costlier", example("candidate.onnx"), example("production.onnx"), example("test_data.parquet"), ExitRegression, result.VerdictFail},
 	} {
-		t.Run(tc.candidate, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "result.json")
+			start := time.Now()
 			r := runCLI(t, context.Background(), "1", "run",
-				"--candidate", td(tc.candidate), "--production", td("mlp_base.onnx"),
-				"--dataset", td("mlp.parquet"), "--max-latency-increase", "1.15",
+				"--candidate", tc.candidate, "--production", tc.production,
+				"--dataset", tc.data, "--max-latency-increase", "1.15", "--max-duration", "60s",
 				"--intra-op-threads", "1", "--quiet", "--json", out)
 			res := readResult(t, out)
 			if r.code != tc.code || res.Verdict != tc.verdict {
 				t.Fatalf("exit %d verdict %s, want %d %s\n%s", r.code, res.Verdict, tc.code, tc.verdict, r.stdout)
 			}
-			t.Logf("%s: %s", tc.candidate, res.Checks[0].Message)
+			t.Logf("%s: %s; %d rounds, %.1f s wall", tc.name, res.Checks[0].Message, res.Checks[0].Rounds, time.Since(start).Seconds())
 		})
 	}
 }
