@@ -95,7 +95,9 @@ func (s *Source) buildScalar(p *plan, segs []segment, rows int, nulls *rowSet) (
 		r := 0
 		for _, seg := range segs {
 			arr := seg.cols[s.pos[c.field]]
-			copyValues(data, r*k+j, k, arr, seg.off, seg.n)
+			if bad := copyValues(data, r*k+j, k, arr, seg.off, seg.n); bad >= 0 {
+				return Tensor{}, 0, valueError(c.name, seg.row0+int64(bad), arr, seg.off+bad, p.spec)
+			}
 			if err := scalarNulls(p, c, arr, seg, r, rows, k == 1, &null, nulls, func(i int, v float64) {
 				setAt(data, i*k+j, v)
 			}); err != nil {
@@ -382,7 +384,9 @@ func (s *Source) buildList(p *plan, segs []segment, rows int, nulls *rowSet) (Te
 			continue
 		}
 		for _, sp := range spans[rowSpan[i]:rowSpan[i+1]] {
-			copyValues(data, at, 1, sp.leaf, sp.start, sp.len)
+			if bad := copyValues(data, at, 1, sp.leaf, sp.start, sp.len); bad >= 0 {
+				return Tensor{}, 0, nil, valueError(c.name, rowOf(segs, i), sp.leaf, sp.start+bad, in)
+			}
 			if leafNull && hasNull(sp.leaf, sp.start, sp.len) {
 				for q := range sp.len {
 					if sp.leaf.IsNull(sp.start + q) {

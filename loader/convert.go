@@ -6,14 +6,19 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/infergate/infergate/internal/errkind"
 )
 
 // Conversion policy. A value may change type on its way into a tensor only
 // when it keeps its value, with one deliberate exception: any float may
-// become any other float (float64 data fed to float32 models is what every
-// ML stack does). The integer checks are decided from the column's type, not
-// from the values seen, so a run never fails halfway because one row out of
-// millions happens not to fit.
+// become any other float, rounded to nearest (float64 data fed to float32
+// models is what every ML stack does). Float to integer is refused by type,
+// when the binding is made. Integer to integer, and integer to float, are
+// checked by value as each batch is built: a value the input's type cannot
+// hold (300 into uint8, 2^24+1 into float32) stops the run with the
+// column, row and value, so an int64 column of small ids can feed an int32
+// input while one huge id cannot slip through rounded.
 
 type elemClass int
 
@@ -79,11 +84,36 @@ func intRange(c elemClass, bits int) (lo int64, hi uint64) {
 	return math.MinInt64 >> (64 - bits), math.MaxInt64 >> (64 - bits)
 }
 
+// Beyond these magnitudes not every integer has a float of its own (the
+// significand's bits plus the implicit one): 2^11+1 has no float16.
+const (
+	exactHalf    = 1 << 11
+	exactFloat32 = 1 << 24
+	exactFloat64 = 1 << 53
+)
+
+// valueLimits is the closed range of integers a tensor of type d holds
+// unchanged: an integer type's range, or for a float type the integers up
+// to the magnitude where they start to round.
+func valueLimits(d DType) (lo int64, hi uint64) {
+	switch d {
+	case Float16:
+		return -exactHalf, exactHalf
+	case Float32:
+		return -exactFloat32, exactFloat32
+	case Float64:
+		return -exactFloat64, exactFloat64
+	}
+	return intRange(dtypeInfo(d))
+}
+
 // checkConvert reports whether column values of type src can fill a tensor
-// of type dst without changing. The error names the column and the input.
+// of type dst: the pairs refused whatever the values (float to integer,
+// anything but bool to bool). Integer values are checked later, per batch,
+// by copyValues. The error names the column and the input.
 func checkConvert(column string, src arrow.DataType, input string, dst DType) error {
-	sc, sbits := elemInfo(src)
-	dc, dbits := dtypeInfo(dst)
+	sc, _ := elemInfo(src)
+	dc, _ := dtypeInfo(dst)
 	if sc == classOther {
 		return fmt.Errorf("column %s has type %s; model input %s needs numeric or bool values", column, src, input)
 	}
@@ -93,22 +123,32 @@ func checkConvert(column string, src arrow.DataType, input string, dst DType) er
 	ok := false
 	switch {
 	case dc == classFloat:
-		ok = true // float->float, int->float, bool->0/1
+		ok = true // float->float rounds; int->float checked by value; bool->0/1
 	case sc == classBool:
 		ok = true // bool->bool, bool->0/1
 	case dc == classBool:
 		ok = false // only bool columns may feed bool inputs
 	case sc == classFloat:
 		ok = false
-	default: // integer to integer: the whole source range must fit
-		slo, shi := intRange(sc, sbits)
-		dlo, dhi := intRange(dc, dbits)
-		ok = slo >= dlo && shi <= dhi
+	default:
+		ok = true // integer to integer: checked by value
 	}
 	if !ok {
 		return fmt.Errorf("column %s: %s does not fit model input %s %s; values would change", column, src, input, dst)
 	}
 	return nil
+}
+
+// valueError is the error for element i of arr, in dataset row row of
+// column, which input in cannot hold unchanged (copyValues found it).
+func valueError(column string, row int64, arr arrow.Array, i int, in InputSpec) error {
+	lo, hi := valueLimits(in.DType)
+	why := fmt.Sprintf("holds %d to %d", lo, hi)
+	if c, _ := dtypeInfo(in.DType); c == classFloat {
+		why = fmt.Sprintf("holds integers exactly only up to ±%d", hi)
+	}
+	return errkind.Input(fmt.Errorf("column %s row %d: %s does not fit model input %s %s (which %s); values would change",
+		column, row, arr.ValueStr(i), in.Name, in.DType, why))
 }
 
 // scalarFor converts a fill or pad value to dst, refusing values that would
@@ -226,64 +266,74 @@ type dstNumber interface {
 	~float32 | ~float64 | ~int64 | ~int32 | ~int8 | ~uint8
 }
 
+type srcInteger interface {
+	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64
+}
+
 type srcNumber interface {
-	~float32 | ~float64 | ~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64
+	~float32 | ~float64 | srcInteger
 }
 
 // copyValues copies n values of src starting at srcOff into dst (a tensor
 // data slice) at dstOff, dstOff+stride, ... checkConvert must have accepted
-// the pair of types; values are not null-checked here.
-func copyValues(dst any, dstOff, stride int, src arrow.Array, srcOff, n int) {
+// the pair of types. It returns the index (0 to n-1) of the first integer
+// value dst cannot hold unchanged, having copied the values before it, or
+// -1. Null slots are not data: they are never refused, and the caller
+// overwrites them.
+func copyValues(dst any, dstOff, stride int, src arrow.Array, srcOff, n int) int {
 	if n == 0 {
-		return
+		return -1
 	}
 	switch d := dst.(type) {
 	case []float32:
-		copyNum(d, dstOff, stride, src, srcOff, n)
+		return copyNum(d, dstOff, stride, src, srcOff, n, Float32)
 	case []float64:
-		copyNum(d, dstOff, stride, src, srcOff, n)
+		return copyNum(d, dstOff, stride, src, srcOff, n, Float64)
 	case []int64:
-		copyNum(d, dstOff, stride, src, srcOff, n)
+		return copyNum(d, dstOff, stride, src, srcOff, n, Int64)
 	case []int32:
-		copyNum(d, dstOff, stride, src, srcOff, n)
+		return copyNum(d, dstOff, stride, src, srcOff, n, Int32)
 	case []int8:
-		copyNum(d, dstOff, stride, src, srcOff, n)
+		return copyNum(d, dstOff, stride, src, srcOff, n, Int8)
 	case []uint8:
-		copyNum(d, dstOff, stride, src, srcOff, n)
+		return copyNum(d, dstOff, stride, src, srcOff, n, Uint8)
 	case []uint16:
-		copyHalf(d, dstOff, stride, src, srcOff, n)
+		return copyHalf(d, dstOff, stride, src, srcOff, n)
 	case []bool:
 		b := src.(*array.Boolean)
 		for i := 0; i < n; i++ {
 			d[dstOff+i*stride] = b.Value(srcOff + i)
 		}
+		return -1
 	default:
 		panic(fmt.Sprintf("loader: unsupported tensor data %T", dst))
 	}
 }
 
-func copyNum[D dstNumber](dst []D, off, stride int, src arrow.Array, so, n int) {
+// copyNum copies like copyValues, holding integer sources to the values
+// that the tensor type limits (valueLimits) holds unchanged.
+func copyNum[D dstNumber](dst []D, off, stride int, src arrow.Array, so, n int, limits DType) int {
 	switch s := src.(type) {
 	case *array.Float32:
 		convert(dst, off, stride, s.Float32Values()[so:so+n])
 	case *array.Float64:
 		convert(dst, off, stride, s.Float64Values()[so:so+n])
 	case *array.Int8:
-		convert(dst, off, stride, s.Int8Values()[so:so+n])
+		return convertChecked(dst, off, stride, s.Int8Values()[so:so+n], s, so, limits)
 	case *array.Int16:
-		convert(dst, off, stride, s.Int16Values()[so:so+n])
+		return convertChecked(dst, off, stride, s.Int16Values()[so:so+n], s, so, limits)
 	case *array.Int32:
-		convert(dst, off, stride, s.Int32Values()[so:so+n])
+		return convertChecked(dst, off, stride, s.Int32Values()[so:so+n], s, so, limits)
 	case *array.Int64:
-		convert(dst, off, stride, s.Int64Values()[so:so+n])
+		return convertChecked(dst, off, stride, s.Int64Values()[so:so+n], s, so, limits)
 	case *array.Uint8:
-		convert(dst, off, stride, s.Uint8Values()[so:so+n])
+		return convertChecked(dst, off, stride, s.Uint8Values()[so:so+n], s, so, limits)
 	case *array.Uint16:
-		convert(dst, off, stride, s.Uint16Values()[so:so+n])
+		return convertChecked(dst, off, stride, s.Uint16Values()[so:so+n], s, so, limits)
 	case *array.Uint32:
-		convert(dst, off, stride, s.Uint32Values()[so:so+n])
+		return convertChecked(dst, off, stride, s.Uint32Values()[so:so+n], s, so, limits)
 	case *array.Uint64:
-		convert(dst, off, stride, s.Uint64Values()[so:so+n])
+		return convertChecked(dst, off, stride, s.Uint64Values()[so:so+n], s, so, limits)
 	case *array.Float16:
 		for i, v := range s.Values()[so : so+n] {
 			dst[off+i*stride] = D(halfToFloat32(v.Uint16()))
@@ -299,6 +349,7 @@ func copyNum[D dstNumber](dst []D, off, stride int, src arrow.Array, so, n int) 
 	default:
 		panic(fmt.Sprintf("loader: unsupported column array %T", src))
 	}
+	return -1
 }
 
 func convert[D dstNumber, S srcNumber](dst []D, off, stride int, src []S) {
@@ -314,7 +365,32 @@ func convert[D dstNumber, S srcNumber](dst []D, off, stride int, src []S) {
 	}
 }
 
-func copyHalf(dst []uint16, off, stride int, src arrow.Array, so, n int) {
+// convertChecked is convert for integer values (src, starting at element
+// so of arr), stopping at the first that limits cannot hold unchanged and
+// is not a null slot; it returns that value's index, or -1. A source type
+// whose whole range fits takes convert's unchecked loop.
+func convertChecked[D dstNumber, S srcInteger](dst []D, off, stride int, src []S, arr arrow.Array, so int, limits DType) int {
+	lo, hi := valueLimits(limits)
+	slo, shi := intRange(elemInfo(arr.DataType()))
+	if slo >= lo && shi <= hi {
+		convert(dst, off, stride, src)
+		return -1
+	}
+	for i, v := range src {
+		// v < 0 is never true of an unsigned S, and uint64(v) is exact
+		// for every v >= 0.
+		if (v < 0 && int64(v) < lo) || (v >= 0 && uint64(v) > hi) {
+			if !arr.IsNull(so + i) {
+				return i
+			}
+			continue // a null's slot: the caller fills it
+		}
+		dst[off+i*stride] = D(v)
+	}
+	return -1
+}
+
+func copyHalf(dst []uint16, off, stride int, src arrow.Array, so, n int) int {
 	put := func(i int, h uint16) { dst[off+i*stride] = h }
 	switch s := src.(type) {
 	case *array.Float16:
@@ -330,15 +406,19 @@ func copyHalf(dst []uint16, off, stride int, src arrow.Array, so, n int) {
 			}
 		}
 	default:
-		// Going through a float64 tensor keeps one rounding step: every
-		// source value is exact in float64 (int64 aside, which is rounded
-		// there and again to half, as any int->half path must).
+		// Through float64, which holds every float source exactly and
+		// every integer that half's limits let through: one rounding.
 		tmp := make([]float64, n)
-		copyNum(tmp, 0, 1, src, so, n)
-		for i, v := range tmp {
+		bad := copyNum(tmp, 0, 1, src, so, n, Float16)
+		if bad >= 0 {
+			n = bad
+		}
+		for i, v := range tmp[:n] {
 			put(i, float64ToHalf(v))
 		}
+		return bad
 	}
+	return -1
 }
 
 // float64ToHalf converts to IEEE 754 binary16 bits with round-to-nearest-
