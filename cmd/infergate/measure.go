@@ -530,15 +530,18 @@ func appendNew(list []string, lines ...string) []string {
 }
 
 // libraryPath finds ONNX Runtime: --ort-lib, then $ONNXRUNTIME_LIB, then
-// the per-user cache that `make ort` fills. A library from the cache must
-// be the one `make ort` verified: its SHA-256 is checked again before
-// anything loads it, so a corrupted or swapped file is refused.
+// the per-user cache that `make ort` fills. A path the user gave must
+// exist: it is an error naming it, never a quiet fall back to the next
+// place (the user would measure another library than the one asked for).
+// A library from the cache must be the one `make ort` verified: its
+// SHA-256 is checked again before anything loads it, so a corrupted or
+// swapped file is refused.
 func libraryPath(flag string, getenv func(string) string) (string, error) {
 	if flag != "" {
-		return flag, nil
+		return flag, checkGivenLibrary(flag, "--ort-lib")
 	}
 	if p := getenv(ortlib.EnvVar); p != "" {
-		return p, nil
+		return p, checkGivenLibrary(p, ortlib.EnvVar)
 	}
 	p, err := ortlib.CachePath()
 	if err == nil {
@@ -548,6 +551,21 @@ func libraryPath(flag string, getenv func(string) string) (string, error) {
 	}
 	return "", errkind.Input(fmt.Errorf("no ONNX Runtime library found: run `make ort` (fetches ONNX Runtime %s into %s), or point --ort-lib or %s at libonnxruntime.so of version 1.24.x",
 		ortlib.Version, orUnknown(p), ortlib.EnvVar))
+}
+
+// checkGivenLibrary refuses a library path, given by from, that is not a
+// file. The path is still returned beside the error, for `version` to show.
+func checkGivenLibrary(path, from string) error {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return errkind.Input(fmt.Errorf("ONNX Runtime library %s: no such file (from %s)", path, from))
+	case err != nil:
+		return errkind.Input(fmt.Errorf("ONNX Runtime library %s (from %s): %w", path, from, err))
+	case st.IsDir():
+		return errkind.Input(fmt.Errorf("ONNX Runtime library %s is a directory, not a file (from %s)", path, from))
+	}
+	return nil
 }
 
 // checkPinned refuses a cached library whose SHA-256 is not the pinned one.
