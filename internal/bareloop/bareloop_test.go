@@ -42,3 +42,25 @@ func TestErrors(t *testing.T) {
 		t.Error("zero iters: want error")
 	}
 }
+
+// TimeFreshOutput runs the model with an output allocated per call, and
+// leaves the reused output of Time and Close working.
+func TestTimeFreshOutput(t *testing.T) {
+	lib := ortlib.Require(t)
+	r, err := bareloop.Open(lib, model, []int64{1, 64}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		d, err := r.TimeFreshOutput()
+		if err != nil || d <= 0 {
+			t.Fatalf("call %d: %v, %v", i, d, err)
+		}
+		if d, err := r.Time(); err != nil || d <= 0 {
+			t.Fatalf("Time after call %d: %v, %v", i, d, err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+}
