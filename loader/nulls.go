@@ -67,4 +67,3 @@ func (s *rowSet) mark(row, rows int) {
 	}
 }
 
-func (s *rowSet) has(row int) bool { return s.marked != nil && s.marked[row] }
