@@ -66,4 +66,3 @@ func (s *rowSet) mark(row, rows int) {
 		s.n++
 	}
 }
-
