@@ -170,6 +170,7 @@ func StartONNX(ctx context.Context, cfg ONNXConfig) (Target, error) {
 		ModelVersion: reply.ModelVersion,
 		Inputs:       reply.Inputs,
 		Outputs:      reply.Outputs,
+		OutputShapes: reply.OutputShapes,
 		ORTVersion:   reply.ORTVersion,
 		LoadRSSBytes: reply.LoadRSSBytes,
 		PID:          cmd.Process.Pid,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,9 @@ func TestONNXTargetRunsRealModel(t *testing.T) {
 	if len(info.Inputs) != 1 || info.Inputs[0].Name != "features" || info.Inputs[0].DType != loader.Float32 ||
 		len(info.Inputs[0].Shape) != 2 || info.Inputs[0].Shape[0] != -1 || info.Inputs[0].Shape[1] != 64 {
 		t.Fatalf("inputs = %v, want features float32[-1 64]", info.Inputs)
+	}
+	if !reflect.DeepEqual(info.Outputs, []string{"scores"}) || !reflect.DeepEqual(info.OutputShapes, [][]int64{{-1, 10}}) {
+		t.Errorf("outputs = %v with shapes %v, want scores [-1 10] as declared", info.Outputs, info.OutputShapes)
 	}
 	if !strings.HasPrefix(info.ORTVersion, "1.24") {
 		t.Errorf("ONNX Runtime version = %q, want 1.24.x", info.ORTVersion)

@@ -37,6 +37,7 @@ type loadRequest struct {
 type loadReply struct {
 	Inputs       []loader.InputSpec
 	Outputs      []string
+	OutputShapes [][]int64 // declared, parallel to Outputs (see TargetInfo)
 	ORTVersion   string
 	LoadRSSBytes int64
 	ModelVersion string // ONNX model_version; "" when the file leaves it 0

@@ -38,6 +38,11 @@ type TargetInfo struct {
 	// PID is the process that runs the model: a local model's worker; 0
 	// for an endpoint.
 	PID int
+	// OutputShapes are the outputs' shapes as the model declares them,
+	// parallel to Outputs: -1 for a free dimension, empty when the model
+	// declares none (or a scalar: ONNX Runtime does not tell them apart).
+	// Nil when the target does not know them (endpoints).
+	OutputShapes [][]int64
 }
 
 // Block is one unit of work for a target: Requests calls (or as many as fit

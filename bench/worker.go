@@ -8,6 +8,7 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -138,6 +139,9 @@ func (w *worker) load(req *loadRequest) (reply loadReply) {
 	}
 	for _, out := range outs {
 		outNames = append(outNames, out.Name)
+		// Output parity refuses shapes these declarations already tell
+		// apart before anything is measured.
+		reply.OutputShapes = append(reply.OutputShapes, slices.Clone([]int64(out.Dimensions)))
 	}
 	reply.Outputs = outNames
 

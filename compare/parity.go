@@ -81,6 +81,50 @@ func PairOutputs(prod, cand []string, m map[string]string) ([]string, error) {
 
 func list(names []string) string { return "[" + strings.Join(names, ", ") + "]" }
 
+// CheckDeclaredShapes refuses, before anything is measured, paired outputs
+// whose shapes the models' own declarations already tell apart: a
+// different rank, or a dimension both fix at different sizes. The shapes
+// parallel the names (-1 is a free dimension; a nil or empty shape, or nil
+// shapes, say nothing is declared), and outputs pair as in PairOutputs.
+// What the declarations leave open is compared on the outputs themselves
+// (Parity), after the measured pass.
+func CheckDeclaredShapes(prod, cand []string, prodShapes, candShapes [][]int64, m map[string]string) error {
+	pairs, err := PairOutputs(prod, cand, m)
+	if err != nil {
+		return err
+	}
+	for i, p := range prod {
+		j := slices.Index(cand, pairs[i])
+		if i >= len(prodShapes) || j >= len(candShapes) {
+			continue
+		}
+		ps, cs := prodShapes[i], candShapes[j]
+		if declaredApart(ps, cs) {
+			return errkind.Input(fmt.Errorf("output shapes differ: candidate %s has %v, production %s has %v (as the models declare them; -1 is a free dimension)",
+				pairs[i], cs, p, ps))
+		}
+	}
+	return nil
+}
+
+// declaredApart reports whether two declared shapes cannot match at run
+// time. An empty shape says nothing: ONNX Runtime reports an output
+// declared without a shape with no dimensions, as it does a scalar.
+func declaredApart(a, b []int64) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return false
+	}
+	if len(a) != len(b) {
+		return true
+	}
+	for k := range a {
+		if a[k] >= 0 && b[k] >= 0 && a[k] != b[k] {
+			return true
+		}
+	}
+	return false
+}
+
 // Parity compares the candidate's outputs with production's, batch by
 // batch over the same rows: prod[b] and cand[b] are batch b's outputs,
 // paired by PairOutputs. Every element is compared, so the answer is exact
@@ -261,7 +305,7 @@ func ParityChecks(p *result.Parity) []result.Check {
 			Name: CheckOutputParity, Metric: "output " + name, Unit: UnitFraction,
 			Threshold: 1, Candidate: o.WithinTol, Production: 1,
 			Lower: o.WithinTol, Upper: o.WithinTol,
-			Outcome: result.OutcomePass, Method: "exact on the first " + fmt.Sprint(p.Rows) + " rows",
+			Outcome: result.OutcomePass, Method: "exact on " + SampledRows(p),
 			Samples: o.Elements,
 		}
 		if o.WithinTol < 1 {
@@ -281,7 +325,7 @@ func ParityChecks(p *result.Parity) []result.Check {
 				Name: CheckTop1, Metric: "top1 " + o.Name, Unit: UnitFraction,
 				Threshold: thr, Candidate: o.Top1, Production: 1,
 				Lower: o.Top1, Upper: o.Top1, Outcome: result.OutcomePass,
-				Method: "exact on the first " + fmt.Sprint(p.Rows) + " rows", Samples: int64(o.Rows),
+				Method: "exact on " + SampledRows(p), Samples: int64(o.Rows),
 			}
 			if o.Top1 < thr {
 				c.Outcome = result.OutcomeFail
@@ -291,6 +335,22 @@ func ParityChecks(p *result.Parity) []result.Check {
 		}
 	}
 	return out
+}
+
+// SampledRows says which rows a parity comparison read, for the reports:
+// "64 rows spread evenly over the 1000 the run read", "all 64 rows", or,
+// for a result written before parity sampled, "the first 64 rows".
+func SampledRows(p *result.Parity) string {
+	smp := p.Sample
+	switch {
+	case smp == nil:
+		return fmt.Sprintf("the first %d rows", p.Rows)
+	case smp.Of <= int64(p.Rows):
+		return fmt.Sprintf("all %d rows", p.Rows)
+	case smp.ShuffleSeed != nil:
+		return fmt.Sprintf("%d rows spread evenly over the %d the run read (in --shuffle %d order)", p.Rows, smp.Of, *smp.ShuffleSeed)
+	}
+	return fmt.Sprintf("%d rows spread evenly over the %d the run read", p.Rows, smp.Of)
 }
 
 func pct(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) }

@@ -2,6 +2,7 @@ package compare
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/infergate/infergate/internal/errkind"
@@ -118,5 +119,59 @@ func TestParityShapesAndNames(t *testing.T) {
 	}
 	if _, err := PairOutputs([]string{"scores"}, []string{"logits"}, map[string]string{"nope": "scores"}); err == nil {
 		t.Fatal("a map naming no candidate output passed")
+	}
+}
+
+// Declared shapes refuse a pair only when they cannot match at run time.
+func TestCheckDeclaredShapes(t *testing.T) {
+	free := int64(-1)
+	for _, tc := range []struct {
+		name       string
+		prod, cand []int64
+		apart      bool
+	}{
+		{"same", []int64{free, 10}, []int64{free, 10}, false},
+		{"fixed width differs", []int64{free, 10}, []int64{free, 5}, true},
+		{"rank differs", []int64{free, 10}, []int64{free}, true},
+		{"free against fixed", []int64{free, 10}, []int64{8, free}, false},
+		{"unknown (rank 0)", []int64{free, 10}, nil, false},
+	} {
+		err := CheckDeclaredShapes([]string{"scores"}, []string{"scores"}, [][]int64{tc.prod}, [][]int64{tc.cand}, nil)
+		if tc.apart != (err != nil) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		if err != nil && (errkind.Of(err) != errkind.KindInput || !strings.Contains(err.Error(), "output shapes differ: candidate scores has")) {
+			t.Errorf("%s: want the run-time explanation as bad input, got %v", tc.name, err)
+		}
+	}
+	// Outputs pair through the map; shapes follow their own output.
+	err := CheckDeclaredShapes([]string{"scores", "aux"}, []string{"aux", "logits"},
+		[][]int64{{free, 10}, {free}}, [][]int64{{free}, {free, 3}}, map[string]string{"logits": "scores"})
+	if err == nil || !strings.Contains(err.Error(), "candidate logits has [-1 3], production scores has [-1 10]") {
+		t.Errorf("mapped: %v", err)
+	}
+	// Endpoints may declare no shapes at all; names still must pair.
+	if err := CheckDeclaredShapes([]string{"scores"}, []string{"scores"}, nil, nil, nil); err != nil {
+		t.Errorf("no shapes: %v", err)
+	}
+	if err := CheckDeclaredShapes([]string{"scores"}, []string{"logits"}, nil, nil, nil); errkind.Of(err) != errkind.KindInput || !strings.Contains(err.Error(), "output names differ") {
+		t.Errorf("names: %v", err)
+	}
+}
+
+func TestSampledRows(t *testing.T) {
+	seed := int64(7)
+	for _, tc := range []struct {
+		p    result.Parity
+		want string
+	}{
+		{result.Parity{Rows: 64}, "the first 64 rows"},
+		{result.Parity{Rows: 64, Sample: &result.ParitySample{Rule: result.SampleSpread, Of: 1000}}, "64 rows spread evenly over the 1000 the run read"},
+		{result.Parity{Rows: 64, Sample: &result.ParitySample{Rule: result.SampleSpread, Of: 64}}, "all 64 rows"},
+		{result.Parity{Rows: 8, Sample: &result.ParitySample{Rule: result.SampleSpread, Of: 50, ShuffleSeed: &seed}}, "8 rows spread evenly over the 50 the run read (in --shuffle 7 order)"},
+	} {
+		if got := SampledRows(&tc.p); got != tc.want {
+			t.Errorf("SampledRows = %q, want %q", got, tc.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 
@@ -32,6 +33,13 @@ type SourceOptions struct {
 	Shuffle bool
 	// Seed picks the permutation when Shuffle is set.
 	Seed int64
+	// Sample, when positive and fewer than the N rows the options above
+	// select, keeps that many of them spread evenly: position ⌊i·N/Sample⌋
+	// for i = 0 … Sample−1 of those rows, in their order (the permuted
+	// order with Shuffle). The picked rows are read in one pass and held
+	// in memory, as a shuffle's are. The rule needs no seed: the same N and
+	// Sample always pick the same rows.
+	Sample int64
 }
 
 // Batch is one batch of model inputs, as Go-owned slices: it holds no arrow
@@ -40,7 +48,7 @@ type Batch struct {
 	// Index is the 0-based position of the batch in the stream.
 	Index int
 	// FirstRow is the dataset row index of the batch's first row (with
-	// Shuffle, of the first row in permuted order).
+	// Shuffle or Sample, of its first row in the stream's order).
 	FirstRow int64
 	// Rows is the number of rows in the batch.
 	Rows int
@@ -95,8 +103,9 @@ type Source struct {
 	curRow0 int64
 	nextRow int64
 
-	// shuffle state
-	sel          []int64 // dataset row of each permuted position
+	// picked-rows state (Shuffle or Sample)
+	picked       bool
+	sel          []int64 // dataset row of each position, in stream order
 	materialised bool
 	chunks       []chunk
 	order        []rowRef
@@ -120,6 +129,8 @@ func NewSource(ds *Dataset, bindings []*Binding, opts SourceOptions) (s *Source,
 		return nil, errkind.Input(fmt.Errorf("batch size must be at least 1, got %d", opts.BatchSize))
 	case opts.Rows < 0:
 		return nil, errkind.Input(fmt.Errorf("--rows must not be negative, got %d", opts.Rows))
+	case opts.Sample < 0:
+		return nil, fmt.Errorf("loader: sample of %d rows", opts.Sample)
 	}
 	defer ds.recoverCorrupt(&err)
 
@@ -128,6 +139,20 @@ func NewSource(ds *Dataset, bindings []*Binding, opts SourceOptions) (s *Source,
 	if opts.Rows > 0 && opts.Rows < s.total {
 		s.total = opts.Rows
 	}
+	sample := opts.Sample > 0 && opts.Sample < s.total
+	if opts.Shuffle {
+		s.sel = samplePermutation(ds.numRows, s.total, opts.Seed)
+	}
+	if sample {
+		pos := spreadPositions(s.total, opts.Sample)
+		if s.sel != nil {
+			for i, p := range pos {
+				pos[i] = s.sel[p]
+			}
+		}
+		s.sel, s.total = pos, opts.Sample
+	}
+	s.picked = s.sel != nil
 	for _, b := range bindings {
 		if b == nil || b.ds != ds {
 			return nil, errors.New("loader: binding belongs to another dataset")
@@ -150,9 +175,8 @@ func NewSource(ds *Dataset, bindings []*Binding, opts SourceOptions) (s *Source,
 	slices.Sort(s.leafCols)
 	s.readRows = s.estimateReadRows()
 
-	if opts.Shuffle {
-		s.sel = samplePermutation(ds.numRows, s.total, opts.Seed)
-		return s, nil
+	if s.picked {
+		return s, nil // read on the first Next
 	}
 	if err := s.openReader(); err != nil {
 		s.Close()
@@ -293,7 +317,7 @@ func (s *Source) Next(ctx context.Context) (batch *Batch, err error) {
 
 	want := int(min(int64(s.opts.BatchSize), s.total-s.produced))
 	var segs []segment
-	if s.opts.Shuffle {
+	if s.picked {
 		if !s.materialised {
 			if err := s.materialise(ctx); err != nil {
 				return nil, err
@@ -351,8 +375,8 @@ func (s *Source) Rewind() (err error) {
 	}
 	defer s.ds.recoverCorrupt(&err)
 	s.produced, s.index, s.err = 0, 0, nil
-	if s.opts.Shuffle {
-		return nil // the materialised rows and permutation are kept
+	if s.picked {
+		return nil // the materialised rows and their order are kept
 	}
 	return s.openReader()
 }
@@ -377,6 +401,18 @@ func (s *Source) releaseChunks() {
 		}
 	}
 	s.chunks, s.order, s.materialised = nil, nil, false
+}
+
+// spreadPositions returns k positions spread evenly over n (0 < k ≤ n):
+// ⌊i·n/k⌋ for i = 0 … k−1, ascending, the first always 0.
+func spreadPositions(n, k int64) []int64 {
+	out := make([]int64, k)
+	for i := range out {
+		hi, lo := bits.Mul64(uint64(i), uint64(n))
+		q, _ := bits.Div64(hi, lo, uint64(k)) // i < k, so no overflow
+		out[i] = int64(q)
+	}
+	return out
 }
 
 // samplePermutation returns the first k entries of a Fisher-Yates

@@ -410,3 +410,70 @@ func TestCheckedAllocatorSeesReads(t *testing.T) {
 	src.Close()
 	mem.AssertSize(t, 0)
 }
+
+// A sample keeps rows spread evenly over those the other options select,
+// in their order, the same every time.
+func TestSample(t *testing.T) {
+	ds := openChecked(t, mixedFile(t, 50))
+	b := xBinding(t, ds)
+	read := func(opts SourceOptions) []int64 {
+		return rowIDs(t, readAll(t, ds, []*Binding{b}, opts))
+	}
+	if got, want := read(SourceOptions{BatchSize: 3, Sample: 8}), []int64{0, 6, 12, 18, 25, 31, 37, 43}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Sample 8 of 50 = %v, want %v", got, want)
+	}
+	// Spread over the first Rows rows only.
+	if got, want := read(SourceOptions{BatchSize: 2, Rows: 20, Sample: 4}), []int64{0, 5, 10, 15}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Sample 4 of Rows 20 = %v, want %v", got, want)
+	}
+	// A sample as large as the selection is the selection, streamed.
+	if got := read(SourceOptions{BatchSize: 7, Sample: 50}); len(got) != 50 || !slices.IsSorted(got) || got[49] != 49 {
+		t.Errorf("Sample 50 of 50 = %v", got)
+	}
+	// With Shuffle: evenly spaced positions of the shuffled order.
+	perm := read(SourceOptions{BatchSize: 7, Shuffle: true, Seed: 3})
+	got := read(SourceOptions{BatchSize: 2, Shuffle: true, Seed: 3, Sample: 5})
+	if want := []int64{perm[0], perm[10], perm[20], perm[30], perm[40]}; !reflect.DeepEqual(got, want) {
+		t.Errorf("shuffled sample = %v, want %v", got, want)
+	}
+
+	// Rewind replays the same rows, in batches of the asked size.
+	src, err := NewSource(ds, []*Binding{b}, SourceOptions{BatchSize: 3, Sample: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for pass := range 2 {
+		var batches []*Batch
+		for {
+			batch, err := src.Next(context.Background())
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			batches = append(batches, batch)
+		}
+		if len(batches) != 3 || batches[2].Rows != 2 || rowIDs(t, batches)[7] != 43 {
+			t.Fatalf("pass %d: %d batches, rows %v", pass, len(batches), rowIDs(t, batches))
+		}
+		if err := src.Rewind(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSpreadPositions(t *testing.T) {
+	if got, want := spreadPositions(10, 4), []int64{0, 2, 5, 7}; !reflect.DeepEqual(got, want) {
+		t.Errorf("spreadPositions(10, 4) = %v, want %v", got, want)
+	}
+	if got := spreadPositions(5, 5); !reflect.DeepEqual(got, []int64{0, 1, 2, 3, 4}) {
+		t.Errorf("spreadPositions(5, 5) = %v", got)
+	}
+	// i·n does not overflow 64 bits for huge n.
+	n := int64(1) << 62
+	if got := spreadPositions(n, 4); !reflect.DeepEqual(got, []int64{0, n / 4, n / 2, 3 * (n / 4)}) {
+		t.Errorf("spreadPositions(2^62, 4) = %v", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/infergate/infergate/compare"
 	"github.com/infergate/infergate/result"
 )
 
@@ -38,7 +39,7 @@ func collectParity(r *result.Result) *paritySection {
 			fmt.Sprintf("%.2f%%", 100*o.WithinTol), top1, fmt.Sprint(o.Rows),
 		})
 	}
-	note := fmt.Sprintf("exact on the first %d rows (every element compared, not a statistical estimate); within tolerance: |candidate − production| ≤ %g + %g·|production|", p.Rows, p.ATol, p.RTol)
+	note := fmt.Sprintf("exact on %s (every element compared, not a statistical estimate); within tolerance: |candidate − production| ≤ %g + %g·|production|", compare.SampledRows(p), p.ATol, p.RTol)
 	if p.MinTop1Agreement != nil {
 		note += fmt.Sprintf("; top-1 agreement must be at least %.2f%%", 100**p.MinTop1Agreement)
 	}

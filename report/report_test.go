@@ -269,6 +269,7 @@ func diagnosticsFixture(t *testing.T) *result.Result {
 	r.Config.Requests = 1000
 	r.Parity = &result.Parity{
 		Rows: 256, ATol: 1e-5, RTol: 1e-3, MinTop1Agreement: new(0.99),
+		Sample: &result.ParitySample{Rule: result.SampleSpread, Of: 2000},
 		Outputs: []result.OutputParity{
 			{Name: "probabilities", Shape: []int64{32, 2}, Elements: 512, MaxAbs: 3.1e-4, MaxRel: 2.4e-3,
 				WithinTol: 0.984375, Classifier: true, Top1: 0.99609375, Rows: 256},

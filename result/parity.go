@@ -1,12 +1,15 @@
 package result
 
-// Parity compares the two models' outputs on the same rows: the first Rows
-// rows of the test set, run outside the timed region after the measured
-// pass. It is exact on those rows, not a statistical estimate: every
-// element of every sampled row is compared.
+// Parity compares the two models' outputs on the same rows, sampled from
+// the test set (Sample says which) and run outside the timed region after
+// the measured pass. It is exact on those rows, not a statistical
+// estimate: every element of every sampled row is compared.
 type Parity struct {
 	// Rows is the number of rows sampled (both models saw the same ones).
 	Rows int `json:"rows"`
+	// Sample is the rule that picked the rows; nil in results written
+	// before there was one, which compared the first Rows rows.
+	Sample *ParitySample `json:"sample,omitempty"`
 	// ATol and RTol are the tolerances: an element is within tolerance when
 	// |candidate - production| <= ATol + RTol*|production| (numpy.allclose).
 	ATol float64 `json:"atol"`
@@ -16,6 +19,21 @@ type Parity struct {
 	MinTop1Agreement *float64 `json:"min_top1_agreement,omitempty"`
 	// Outputs are the compared outputs, in production's order.
 	Outputs []OutputParity `json:"outputs"`
+}
+
+// SampleSpread is the rule of a parity sample spread evenly over the run's
+// rows.
+const SampleSpread = "spread"
+
+// ParitySample says which rows a parity comparison read, so that anyone can
+// pick them again (the rows themselves, and their values, are not kept).
+// Rule SampleSpread: positions ⌊i·Of/Rows⌋, i = 0 … Rows−1, of the Of rows
+// the run reads, in the run's order (the order --shuffle SEED gives, when
+// ShuffleSeed is set). Of equal to Rows means every row.
+type ParitySample struct {
+	Rule        string `json:"rule"`
+	Of          int64  `json:"of"`
+	ShuffleSeed *int64 `json:"shuffle_seed,omitempty"`
 }
 
 // OutputParity is one output's comparison.

@@ -159,9 +159,9 @@ func (ms *measurement) measureRaw(ctx context.Context, e *env, logf bench.Logf, 
 		return nil, err
 	}
 	defer s.close()
-	// Output names that do not pair up are bad input: say so before
-	// measuring anything.
-	if err := ms.parity.checkNames(s.targets); err != nil {
+	// Output names that do not pair up, or declared output shapes that
+	// differ, are bad input: say so before measuring anything.
+	if err := ms.parity.checkOutputs(s.targets); err != nil {
 		return nil, err
 	}
 	if len(ms.stages) > 0 {

@@ -30,8 +30,8 @@ type parityFlags struct {
 }
 
 func (p *parityFlags) registerParity(fs *pflag.FlagSet) {
-	fs.BoolVar(&p.CheckOutputs, "check-outputs", false, "compare the models' outputs on the first --parity-rows rows, after the measured pass and untimed; fail when any element is out of tolerance")
-	fs.IntVar(&p.ParityRows, "parity-rows", 256, "rows --check-outputs compares (the first N of the test set)")
+	fs.BoolVar(&p.CheckOutputs, "check-outputs", false, "compare the models' outputs on --parity-rows rows spread over the test set, after the measured pass and untimed; fail when any element is out of tolerance")
+	fs.IntVar(&p.ParityRows, "parity-rows", 256, "rows --check-outputs compares: N spread evenly over the rows the run reads (row ⌊i·total/N⌋, in the run's order), the same every run")
 	fs.Float64Var(&p.OutputATol, "output-atol", 1e-4, "absolute tolerance of --check-outputs: within when |cand-prod| <= atol + rtol·|prod|")
 	fs.Float64Var(&p.OutputRTol, "output-rtol", 1e-3, "relative tolerance of --check-outputs (see --output-atol)")
 	fs.Float64Var(&p.MinTop1, "min-top1-agreement", 0.99, "with --check-outputs: fail when the argmax over the last dimension agrees on fewer than this `fraction` of rows (checked only when given; implies --check-outputs)")
@@ -114,9 +114,10 @@ func (p *parityFlags) validateParity(httpEndpoint bool) (*parityConfig, error) {
 	return c, nil
 }
 
-// checkNames refuses, before anything is measured, models whose outputs do
-// not pair up by name (through --output-map). Targets are production first.
-func (c *parityConfig) checkNames(targets []bench.Target) error {
+// checkOutputs refuses, before anything is measured, models whose outputs
+// do not pair up by name (through --output-map), or whose declared output
+// shapes already differ. Targets are production first.
+func (c *parityConfig) checkOutputs(targets []bench.Target) error {
 	if c == nil || len(targets) != 2 {
 		return nil
 	}
@@ -125,18 +126,29 @@ func (c *parityConfig) checkNames(targets []bench.Target) error {
 			return errkind.Input(fmt.Errorf("--check-outputs: %s cannot return its outputs (local ONNX models and kserve-rest, kserve-grpc and tfserving endpoints can)", t.Info().Name))
 		}
 	}
-	_, err := compare.PairOutputs(targets[0].Info().Outputs, targets[1].Info().Outputs, c.opts.Map)
-	return err
+	prod, cand := targets[0].Info(), targets[1].Info()
+	return compare.CheckDeclaredShapes(prod.Outputs, cand.Outputs, prod.OutputShapes, cand.OutputShapes, c.opts.Map)
 }
 
-// run reads the first rows of the test set as batches, asks both models for
-// their outputs, untimed and after the measured pass, and compares them.
+// run reads a sample of the rows the run reads, spread evenly over them, as
+// batches of the run's size, asks both models for their outputs, untimed
+// and after the measured pass, and compares them. A spread sample sees the
+// whole test set (a file sorted by date or length differs at its end), and
+// the rule needs no seed: the same run picks the same rows.
 func (c *parityConfig) run(ctx context.Context, ms *measurement, s *session, logf bench.Logf) (*result.Parity, error) {
-	rows := c.rows
-	if ms.flags.Rows > 0 && ms.flags.Rows < rows {
-		rows = ms.flags.Rows
+	f := ms.flags
+	used := s.ds.NumRows()
+	if f.Rows > 0 {
+		used = min(used, f.Rows)
 	}
-	src, err := loader.NewSource(s.ds, s.bindings, loader.SourceOptions{BatchSize: ms.flags.BatchSize, Rows: rows})
+	rows := min(c.rows, used)
+	src, err := loader.NewSource(s.ds, s.bindings, loader.SourceOptions{
+		BatchSize: f.BatchSize,
+		Rows:      f.Rows,
+		Shuffle:   f.shuffle,
+		Seed:      f.ShuffleSeed,
+		Sample:    rows,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +164,7 @@ func (c *parityConfig) run(ctx context.Context, ms *measurement, s *session, log
 		}
 		batches = append(batches, b)
 	}
-	logf("comparing outputs on %d rows", rows)
+	logf("comparing outputs on %d of %d rows, spread evenly", rows, used)
 	outs := make([][][]compare.OutputValues, len(s.targets))
 	for i, t := range s.targets {
 		bbs := make([]bench.BlockBatch, len(batches))
@@ -165,7 +177,16 @@ func (c *parityConfig) run(ctx context.Context, ms *measurement, s *session, log
 		}
 		outs[i] = toOutputValues(bo)
 	}
-	return compare.Parity(outs[0], outs[1], c.opts)
+	p, err := compare.Parity(outs[0], outs[1], c.opts)
+	if err != nil {
+		return nil, err
+	}
+	p.Sample = &result.ParitySample{Rule: result.SampleSpread, Of: used}
+	if f.shuffle {
+		seed := f.ShuffleSeed
+		p.Sample.ShuffleSeed = &seed
+	}
+	return p, nil
 }
 
 func toOutputValues(bos []bench.BatchOutputs) [][]compare.OutputValues {
