@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/infergate/infergate/internal/kservetest"
+	"github.com/infergate/infergate/internal/ortlib"
 	"github.com/infergate/infergate/result"
 )
 
@@ -214,5 +215,25 @@ func TestServerWordsStayOutOfReports(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "for request") {
 		t.Error("the table quotes the request")
+	}
+}
+
+// TestBindingErrorNamesTheModel: a binding error says which model it is
+// about, by file name for a local model and by URL for an endpoint (it
+// once said "model model ." for both a bench model and an endpoint).
+func TestBindingErrorNamesTheModel(t *testing.T) {
+	s := sumServer(t, kservetest.Faults{})
+	r := runCLI(t, context.Background(), "1", "bench", "--url", s.ModelURL(), "--dataset", td("seq.parquet"),
+		"--requests", "10", "--rounds", "2", "--warmup", "2", "--quiet")
+	want := "model " + s.ModelURL() + ": "
+	if r.code != ExitBadInput || !strings.HasPrefix(strings.TrimPrefix(r.stderr, "infergate: "), want) || strings.Contains(r.stderr, "model model") {
+		t.Errorf("endpoint: exit %d, stderr %q; want exit 2 starting %q", r.code, r.stderr, want)
+	}
+	ortlib.Require(t)
+	r = runCLI(t, context.Background(), "1", "bench", "--model", td("seq.onnx"), "--dataset", td("mlp.parquet"),
+		"--requests", "10", "--rounds", "2", "--warmup", "2", "--quiet")
+	want = "model seq.onnx: "
+	if r.code != ExitBadInput || !strings.HasPrefix(strings.TrimPrefix(r.stderr, "infergate: "), want) {
+		t.Errorf("local: exit %d, stderr %q; want exit 2 starting %q", r.code, r.stderr, want)
 	}
 }

@@ -387,7 +387,11 @@ func (ms *measurement) open(ctx context.Context, e *env, logf bench.Logf, res *r
 			Nulls:    ms.flags.Nulls.policy,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("%s model %s: %w", m.Role, filepath.Base(m.Path), err)
+			name := filepath.Base(m.Path)
+			if m.URL != "" {
+				name = m.where()
+			}
+			return nil, fmt.Errorf("%s %s: %w", m.label(), name, err)
 		}
 		s.bindings = append(s.bindings, b)
 	}
