@@ -77,11 +77,7 @@ func collect(r *result.Result) view {
 	v.title = title(r, pair, cols)
 	v.meta = metaLines(r, cols)
 	for _, t := range cols {
-		line := fmt.Sprintf("%s: %s", t.Role, nameOf(t))
-		if t.Model != "" && t.Model != t.Name {
-			line += " (" + t.Model + ")"
-		}
-		v.targets = append(v.targets, line)
+		v.targets = append(v.targets, fmt.Sprintf("%s: %s", t.Role, modelDesc(t)))
 	}
 
 	if r.Interrupted {
@@ -982,9 +978,18 @@ func machineSettings(r *result.Result) []setting {
 	return out
 }
 
-// targetLabel is "candidate fraud-v2 (models/fraud-v2.onnx)".
+// targetLabel is "candidate fraud-v2, version 7 (models/fraud-v2.onnx)".
 func targetLabel(t *result.Target) string {
-	s := string(t.Role) + " " + nameOf(t)
+	return string(t.Role) + " " + modelDesc(t)
+}
+
+// modelDesc is the model's name, its version where the model or endpoint
+// declares one, and its path or URL where that says more than the name.
+func modelDesc(t *result.Target) string {
+	s := nameOf(t)
+	if t.ModelVersion != "" {
+		s += ", version " + t.ModelVersion
+	}
 	if t.Model != "" && t.Model != t.Name {
 		s += " (" + t.Model + ")"
 	}
