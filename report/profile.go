@@ -45,8 +45,13 @@ func collectProfile(r *result.Result) *profileSection {
 	for _, t := range p.ByOpType[:min(profileTop, len(p.ByOpType))] {
 		s.byType.rows = append(s.byType.rows, []string{t.OpType, fmt.Sprintf("%d → %d", t.ProductionNodes, t.CandidateNodes), us(t.ProductionUS), us(t.CandidateUS), signedUS(t.Delta), profileRatio(t.Ratio, t.ProductionUS, t.CandidateUS)})
 	}
-	s.notes = append(s.notes, fmt.Sprintf("ONNX Runtime's kernel time per call over %d profiled calls per model, in a separate pass after the measured one: production %s µs, candidate %s µs (%s).",
-		p.Requests, us(p.ProductionTotalUS), us(p.CandidateTotalUS), profileRatio(ratioOf(p.CandidateTotalUS, p.ProductionTotalUS), p.ProductionTotalUS, p.CandidateTotalUS)))
+	calls := fmt.Sprintf("%d profiled calls", p.Requests)
+	if p.BatchSize > 0 {
+		calls += fmt.Sprintf(" of %d rows", p.BatchSize)
+	}
+	calls += " per model"
+	s.notes = append(s.notes, fmt.Sprintf("ONNX Runtime's kernel time per call over %s, in a separate pass after the measured one: production %s µs, candidate %s µs (%s).",
+		calls, us(p.ProductionTotalUS), us(p.CandidateTotalUS), profileRatio(ratioOf(p.CandidateTotalUS, p.ProductionTotalUS), p.ProductionTotalUS, p.CandidateTotalUS)))
 	opOf := map[string]string{}
 	for _, n := range p.Nodes {
 		opOf[n.Name] = n.OpType

@@ -277,7 +277,8 @@ func diagnosticsFixture(t *testing.T) *result.Result {
 		},
 	}
 	r.Profile = &result.ProfileDiff{
-		Requests: 200,
+		Requests:  200,
+		BatchSize: 8,
 		Nodes: []result.NodeDiff{
 			{Name: "/encoder/MatMul_1", OpType: "MatMul", ProductionUS: 412.4, CandidateUS: 198.3, Delta: -214.1, Ratio: 198.3 / 412.4},
 			{Name: "/encoder/Gelu_fused", OpType: "Gelu", CandidateUS: 61.5, Delta: 61.5},

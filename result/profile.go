@@ -7,8 +7,11 @@ package result
 // numbers, not the measured pass's, and serve to explain a change, not to
 // judge it.
 type ProfileDiff struct {
-	// Requests is the number of calls each model ran with profiling on.
-	Requests int `json:"requests"`
+	// Requests is the number of calls each model ran with profiling on,
+	// of BatchSize rows each (--batch-size; a --batch-sizes sweep is
+	// profiled once, at --batch-size, not per stage).
+	Requests  int `json:"requests"`
+	BatchSize int `json:"batch_size,omitempty"`
 	// Nodes are the graph nodes of either model by the absolute change of
 	// their time per call, largest first. A node in one model only has 0
 	// for the other.

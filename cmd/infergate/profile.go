@@ -60,6 +60,7 @@ func (ms *measurement) applyProfile(ctx context.Context, s *session, logf bench.
 		res.Warnings = append(res.Warnings, "--profile: "+perr.Error())
 		return res, nil
 	}
+	d.BatchSize = max(ms.flags.BatchSize, 1)
 	res.Profile = d
 	return res, nil
 }

@@ -69,7 +69,7 @@ func TestRunProfileBlamesWidenedMatMul(t *testing.T) {
 	if p == nil {
 		t.Fatalf("no profile; warnings %v", res.Warnings)
 	}
-	if p.Requests != 150 || len(p.Nodes) == 0 {
+	if p.Requests != 150 || p.BatchSize != 1 || len(p.Nodes) == 0 {
 		t.Fatalf("profile = %+v", p)
 	}
 	if top := p.Nodes[0]; top.Name != widened || top.Delta <= 0 {
