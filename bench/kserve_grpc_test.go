@@ -28,6 +28,7 @@ func TestGRPCPoolSpreadsCalls(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { tgt.Close() })
 		const calls = 320
 		res, err := tgt.Run(context.Background(), Block{
 			Batches: []BlockBatch{sumBatch(2)}, Requests: calls, Concurrency: tc.concurrency, Record: true,
@@ -45,6 +46,5 @@ func TestGRPCPoolSpreadsCalls(t *testing.T) {
 		if got := s.Requests(); got != calls {
 			t.Errorf("concurrency %d: the server answered %d calls, want %d", tc.concurrency, got, calls)
 		}
-		tgt.Close()
 	}
 }

@@ -37,15 +37,32 @@ type v2ModelMetadata struct {
 // servedVersion is the model version an endpoint answers with: the one its
 // URL names, else the only one its metadata lists; "" when it lists
 // several, since which of them answers is the server's policy and the
-// metadata does not say.
+// metadata does not say. A listed version goes into every report, so only
+// a plain one is taken (see plainVersion): the server's words stay out.
 func servedVersion(fromURL string, listed []string) string {
 	if fromURL != "" {
 		return fromURL
 	}
-	if len(listed) == 1 {
+	if len(listed) == 1 && plainVersion(listed[0]) {
 		return listed[0]
 	}
 	return ""
+}
+
+// plainVersion reports whether v looks like a version: 1 to 64 letters,
+// digits, dots, dashes or underscores.
+func plainVersion(v string) bool {
+	if v == "" || len(v) > 64 {
+		return false
+	}
+	for _, r := range v {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 type v2InferResponse struct {

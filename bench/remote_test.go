@@ -1024,3 +1024,25 @@ func skipTimingInShort(t *testing.T) {
 		t.Skip("asserts on measured timing; skipped in -short runs (make race)")
 	}
 }
+
+// TestServedVersion: the URL's version wins; else the metadata's only one,
+// if it looks like a version (it is printed in every report).
+func TestServedVersion(t *testing.T) {
+	for _, tc := range []struct {
+		url    string
+		listed []string
+		want   string
+	}{
+		{"3", []string{"1", "2"}, "3"},
+		{"", []string{"7"}, "7"},
+		{"", []string{"2024-11-01_rc.1"}, "2024-11-01_rc.1"},
+		{"", []string{"1", "2"}, ""},
+		{"", nil, ""},
+		{"", []string{"1\n| injected |"}, ""},
+		{"", []string{strings.Repeat("9", 65)}, ""},
+	} {
+		if got := servedVersion(tc.url, tc.listed); got != tc.want {
+			t.Errorf("servedVersion(%q, %q) = %q, want %q", tc.url, tc.listed, got, tc.want)
+		}
+	}
+}

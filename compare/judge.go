@@ -220,10 +220,7 @@ func JudgeWith(r *result.Result, specs []Spec, opts Options) (Judgement, error) 
 // percentile is estimated as if it were checked, and only its interval's
 // width is kept. 0 when the rounds cannot give one.
 func latencyResolution(r *result.Result, opts Options) float64 {
-	q := r.Config.LatencyPercentile
-	if !(q > 0 && q < 1) {
-		q = DefaultLatencyQuantile
-	}
+	q := GatedQuantile(r)
 	sp := Spec{Name: NameMaxLatencyIncrease, Metric: LatencyMetric(q), Unit: UnitNS, Threshold: 1, Quantile: q, Kind: RatioAtMost}
 	s, err := newSides(r, []Spec{sp})
 	if err != nil {

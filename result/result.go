@@ -153,13 +153,24 @@ func (t *TestSet) SameAs(o *TestSet) (bool, string) {
 		return true, "" // an old document: nothing to compare
 	case t.SHA256 != "" && o.SHA256 != "" && t.SHA256 != o.SHA256:
 		return false, "the test set files differ (SHA-256 " + short(t.SHA256) + " vs " + short(o.SHA256) + ")"
-	case t.Rows != o.Rows:
+	case t.FileRows != 0 && o.FileRows != 0 && t.Rows != o.Rows:
 		return false, fmt.Sprintf("the runs used %d and %d rows of their test sets", t.Rows, o.Rows)
+	case t.fileRows() != o.fileRows():
+		return false, fmt.Sprintf("the test sets have %d and %d rows", t.fileRows(), o.fileRows())
 	case t.sizesComparable(o) && (t.SizeP10 != o.SizeP10 || t.SizeP50 != o.SizeP50 || t.SizeP90 != o.SizeP90):
 		return false, fmt.Sprintf("the input sizes differ (p10/p50/p90 %g/%g/%g vs %g/%g/%g)",
 			t.SizeP10, t.SizeP50, t.SizeP90, o.SizeP10, o.SizeP50, o.SizeP90)
 	}
 	return true, ""
+}
+
+// fileRows is the test set file's row count. Documents written before
+// FileRows existed kept it in Rows (they did not record the rows used).
+func (t *TestSet) fileRows() int64 {
+	if t.FileRows != 0 {
+		return t.FileRows
+	}
+	return t.Rows
 }
 
 // sizesComparable reports whether the size quantiles can tell two test

@@ -366,4 +366,18 @@ func TestTestSetSameAs(t *testing.T) {
 	if same, why := a.SameAs(&e); same || !strings.Contains(why, "5") {
 		t.Errorf("5 of 10 rows agree with all 10 (%q)", why)
 	}
+	// Documents from before FileRows kept the file's row count in Rows,
+	// whatever --rows used: against one, only the files' sizes compare.
+	oldDoc := TestSet{Rows: 10, SHA256: "aa", BatchSize: 1, SizeP10: 1, SizeP50: 2, SizeP90: 3}
+	if same, why := e.SameAs(&oldDoc); !same {
+		t.Errorf("--rows 5 against an older document of the same 10-row file: %s", why)
+	}
+	if same, why := oldDoc.SameAs(&e); !same {
+		t.Errorf("the other way round: %s", why)
+	}
+	other := oldDoc
+	other.Rows, other.SHA256 = 12, ""
+	if same, why := e.SameAs(&other); same || !strings.Contains(why, "12") {
+		t.Errorf("a 12-row file agrees with a 10-row one (%q)", why)
+	}
 }

@@ -24,6 +24,7 @@ func TestAAMeasuresLikeCalibrate(t *testing.T) {
 		{"calibrate", false, nil, bench.Amount{Duration: 30 * time.Second}},
 		{"run --aa --duration 5s", true, []string{"--duration", "5s"}, bench.Amount{Duration: 5 * time.Second}},
 		{"calibrate --requests 900", false, []string{"--requests", "900"}, bench.Amount{Requests: 900}},
+		{"calibrate --max-duration 45s", false, []string{"--max-duration", "45s"}, bench.Amount{Duration: 45 * time.Second}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := &runOptions{calibrate: !tc.withCandidate, AA: true} // as --aa sets it

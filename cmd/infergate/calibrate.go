@@ -16,9 +16,9 @@ func newCalibrateCmd(e *env) *cobra.Command {
 		Use:   "calibrate --production PROD.onnx --dataset TEST.parquet",
 		Short: "Measure the noise floor: production against itself",
 		Long: `calibrate runs the production model against itself (an A/A run), for a
-fixed --duration (default 30s), and reports how wide the confidence
-interval of the latency ratio is: the smallest change this machine and plan
-can detect. It warns when a threshold is below that. It is the same as
+fixed --duration (by default --max-duration if given, else 30s), and
+reports how wide the confidence interval of the latency ratio is: the
+smallest change this machine and plan can detect. It warns when a threshold is below that. It is the same as
 ` + "`infergate run --aa`" + `, and exits 0 unless the run itself fails.
 
 Without a check, it judges --max-latency-increase 1.15 to have an interval

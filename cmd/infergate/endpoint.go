@@ -196,63 +196,106 @@ func (r *remote) start(ctx context.Context, m model, concurrency int, ds *loader
 		// A plain HTTP API has no metadata: its inputs are the dataset's
 		// columns, bound by name, nulls and text included.
 		inputs, unsent := ds.JSONInputs()
-		if err := checkTemplateColumns(r.tmpl, unsent); err != nil {
+		uses := parseTemplateUses(r.tmpl)
+		if err := checkTemplateColumns(uses, unsent); err != nil {
 			return nil, err
 		}
-		cfg.Inputs = inputs
+		cfg.Inputs = usedInputs(uses, inputs)
 	}
 	return bench.StartEndpoint(ctx, cfg)
 }
 
-// checkTemplateColumns refuses a request template that names a column the
-// loader cannot give it, by name and type, before anything connects
-// (executing it would only say the map has no such key). Every field
-// name, variable field and string constant in the template counts as a
-// use: a false match costs a clear refusal, a missed one a vaguer error.
-func checkTemplateColumns(tmpl string, unsent []loader.Column) error {
-	if len(unsent) == 0 {
-		return nil
-	}
+// templateUses is what a request template reads of a batch. Every field
+// name, variable field and string constant in it counts as naming a
+// column: a false match binds a column for nothing, a missed one would
+// leave the template without it.
+type templateUses struct {
+	named map[string]bool
+	// whole: the template hands a whole row, batch or input map on
+	// (`json .Rows`, `range .Row`), so every column may be read.
+	whole bool
+	// parsed is false when the template does not parse; the target
+	// reports the syntax error, and every column stays bound.
+	parsed bool
+}
+
+func parseTemplateUses(tmpl string) templateUses {
+	u := templateUses{named: map[string]bool{}}
 	t, err := template.New("request").Funcs(template.FuncMap{"json": func(any) string { return "" }}).Parse(tmpl)
 	if err != nil {
-		return nil // the target reports the template's syntax error
+		return u
 	}
-	named := map[string]bool{}
+	u.parsed = true
 	for _, tt := range t.Templates() {
 		if tt.Tree != nil {
-			templateNames(tt.Tree.Root, named)
+			templateNames(tt.Tree.Root, u.named, &u.whole)
 		}
 	}
+	return u
+}
+
+// checkTemplateColumns refuses a request template that names a column the
+// loader cannot give it, by name and type, before anything connects
+// (executing it would only say the map has no such key).
+func checkTemplateColumns(uses templateUses, unsent []loader.Column) error {
 	for _, c := range unsent {
-		if named[c.Name] {
+		if uses.named[c.Name] {
 			return errkind.Input(fmt.Errorf("--request-template uses column %s, whose type %s cannot be sent (numbers, bool, text, binary as base64 and lists of numbers can)", c.Name, c.Type))
 		}
 	}
 	return nil
 }
 
-// templateNames collects the field names and string constants under n.
-func templateNames(n parse.Node, named map[string]bool) {
+// usedInputs keeps the columns the template names. Columns it never reads
+// would still count: a null or empty value in one would file a batch's
+// errors under that input class, and its lengths would move the batch's
+// input size. All stay when the template passes whole rows on, or names
+// none of them.
+func usedInputs(uses templateUses, inputs []loader.InputSpec) []loader.InputSpec {
+	if !uses.parsed || uses.whole {
+		return inputs
+	}
+	var kept []loader.InputSpec
+	for _, in := range inputs {
+		if uses.named[in.Name] {
+			kept = append(kept, in)
+		}
+	}
+	if len(kept) == 0 {
+		return inputs
+	}
+	return kept
+}
+
+// wholeBatchFields are the template data's fields that hold every column.
+var wholeBatchFields = map[string]bool{"Row": true, "Rows": true, "Inputs": true}
+
+// templateNames collects the field names and string constants under n,
+// and notes a whole row, batch or input map used as a value.
+func templateNames(n parse.Node, named map[string]bool, whole *bool) {
 	switch n := n.(type) {
 	case *parse.ListNode:
 		if n != nil {
 			for _, c := range n.Nodes {
-				templateNames(c, named)
+				templateNames(c, named, whole)
 			}
 		}
 	case *parse.ActionNode:
-		templateNames(n.Pipe, named)
+		templateNames(n.Pipe, named, whole)
 	case *parse.PipeNode:
 		if n != nil {
 			for _, c := range n.Cmds {
-				templateNames(c, named)
+				templateNames(c, named, whole)
 			}
 		}
 	case *parse.CommandNode:
 		for _, a := range n.Args {
-			templateNames(a, named)
+			templateNames(a, named, whole)
 		}
 	case *parse.FieldNode:
+		if len(n.Ident) == 1 && wholeBatchFields[n.Ident[0]] {
+			*whole = true
+		}
 		for _, id := range n.Ident {
 			named[id] = true
 		}
@@ -261,24 +304,24 @@ func templateNames(n parse.Node, named map[string]bool) {
 			named[id] = true
 		}
 	case *parse.ChainNode:
-		templateNames(n.Node, named)
+		templateNames(n.Node, named, whole)
 		for _, id := range n.Field {
 			named[id] = true
 		}
 	case *parse.StringNode:
 		named[n.Text] = true
 	case *parse.IfNode:
-		templateNames(&n.BranchNode, named)
+		templateNames(&n.BranchNode, named, whole)
 	case *parse.RangeNode:
-		templateNames(&n.BranchNode, named)
+		templateNames(&n.BranchNode, named, whole)
 	case *parse.WithNode:
-		templateNames(&n.BranchNode, named)
+		templateNames(&n.BranchNode, named, whole)
 	case *parse.BranchNode:
-		templateNames(n.Pipe, named)
-		templateNames(n.List, named)
-		templateNames(n.ElseList, named)
+		templateNames(n.Pipe, named, whole)
+		templateNames(n.List, named, whole)
+		templateNames(n.ElseList, named, whole)
 	case *parse.TemplateNode:
-		templateNames(n.Pipe, named)
+		templateNames(n.Pipe, named, whole)
 	}
 }
 

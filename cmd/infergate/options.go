@@ -45,6 +45,9 @@ type measureFlags struct {
 	// Set when --concurrency, --rate or --batch-size was given, which a
 	// sweep of the same setting replaces.
 	concurrencySet, rateSet, batchSizeSet bool
+	// maxDurationSet: --max-duration was given (an A/A run measures for
+	// that long instead of its default).
+	maxDurationSet bool
 	// endpointSet are the endpoint-only flags given, which a run of local
 	// models refuses rather than ignores.
 	endpointSet []string
@@ -169,6 +172,7 @@ func (f *measureFlags) afterParse(fs *pflag.FlagSet) {
 	f.concurrencySet = fs.Changed("concurrency")
 	f.rateSet = fs.Changed("rate")
 	f.batchSizeSet = fs.Changed("batch-size")
+	f.maxDurationSet = fs.Changed("max-duration")
 	for _, name := range endpointOnlyFlags {
 		if fs.Changed(name) {
 			f.endpointSet = append(f.endpointSet, name)

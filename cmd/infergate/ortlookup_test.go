@@ -91,9 +91,11 @@ func TestLibraryLookupOrder(t *testing.T) {
 }
 
 // TestLibraryLookupCachePinned: the cache's pinned library is found, and
-// the SHA-256 check stays in force once it has passed: a file swapped in
-// at the same path afterwards is refused, not waved through by the
-// memory of the earlier check.
+// the SHA-256 check stays in force once it has passed: another file put at
+// the same path afterwards is refused, not waved through by the memory of
+// the earlier check. (That memory is keyed by size and modification time,
+// so a same-size file with the old time kept would pass within the same
+// process; a CLI run checks once, before it loads the library.)
 func TestLibraryLookupCachePinned(t *testing.T) {
 	pinned := ortlib.Require(t)
 	dir := t.TempDir()

@@ -91,7 +91,7 @@ func newRunCmd(e *env) *cobra.Command {
 // registerRunCmd adds every flag of `run`.
 func (o *runOptions) registerRunCmd(fs *pflag.FlagSet) {
 	o.registerRun(fs, true)
-	fs.BoolVar(&o.AA, "aa", false, "A/A run: production against itself for a fixed --duration (default 30s), to measure the noise floor (as `infergate calibrate`)")
+	fs.BoolVar(&o.AA, "aa", false, "A/A run: production against itself for a fixed --duration (default: --max-duration if given, else 30s), to measure the noise floor (as `infergate calibrate`)")
 }
 
 // runParsed runs the gate once fs holds the command line and the config.
@@ -161,8 +161,12 @@ func (o *runOptions) validate(getenv func(string) string) (*gate, error) {
 		if o.Duration == "" && o.Requests == 0 {
 			// The whole budget, not a sequential plan that stops as soon
 			// as A/A passes: the point is the interval's width. `run --aa`
-			// and `calibrate` measure alike.
+			// and `calibrate` measure alike; a --max-duration given is
+			// the budget to spend.
 			o.Duration = calibrateDuration
+			if o.maxDurationSet {
+				o.Duration = o.MaxDuration
+			}
 		}
 	}
 	switch {
