@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"golang.org/x/net/html"
 
+	"github.com/infergate/infergate/internal/reportcheck"
 	"github.com/infergate/infergate/result"
 )
 
@@ -468,27 +469,14 @@ func TestMarkdownEscapes(t *testing.T) {
 type htmlDoc struct{ root *html.Node }
 
 func (d htmlDoc) all(match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if match(n) {
-			out = append(out, n)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(d.root)
-	return out
+	return reportcheck.All(d.root, match)
 }
 
 func within(n *html.Node, match func(*html.Node) bool) []*html.Node {
-	return htmlDoc{n}.all(match)
+	return reportcheck.All(n, match)
 }
 
-func element(tag string) func(*html.Node) bool {
-	return func(n *html.Node) bool { return n.Type == html.ElementNode && n.Data == tag }
-}
+func element(tag string) func(*html.Node) bool { return reportcheck.Element(tag) }
 
 func attr(n *html.Node, key string) (string, bool) {
 	for _, a := range n.Attr {
@@ -499,13 +487,7 @@ func attr(n *html.Node, key string) (string, bool) {
 	return "", false
 }
 
-func text(n *html.Node) string {
-	var b strings.Builder
-	for _, t := range within(n, func(n *html.Node) bool { return n.Type == html.TextNode }) {
-		b.WriteString(t.Data)
-	}
-	return b.String()
-}
+func text(n *html.Node) string { return reportcheck.Text(n) }
 
 // nontrivialLine reports whether a polyline's points or a path's d has at
 // least two distinct points.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/infergate/infergate/internal/ortlib"
+	"github.com/infergate/infergate/internal/reportcheck"
 	"github.com/infergate/infergate/report"
 	"github.com/infergate/infergate/result"
 )
@@ -41,6 +42,19 @@ func TestRunWritesEveryReport(t *testing.T) {
 		if err != nil || !strings.Contains(string(b), want) {
 			t.Errorf("%s: %v; lacks %q", file, err, want)
 		}
+	}
+	// Read as their readers do: the comment as GitHub renders it, the page
+	// in a browser.
+	md, _ := os.ReadFile(filepath.Join(rep, "report.md"))
+	g := reportcheck.CheckMarkdown(t, string(md), "FAIL", report.MarkdownMarker)
+	if len(g.Checks) != 2 {
+		t.Errorf("checks table has %d rows, want 2: %q", len(g.Checks), g.Checks)
+	}
+	page, _ := os.ReadFile(filepath.Join(rep, "report.html"))
+	if plots := strings.Count(string(page), `<svg class="plot"`); plots < 2 {
+		t.Errorf("%d plots in the page, want percentiles and rounds at least", plots)
+	} else {
+		reportcheck.CheckHTML(t, reportcheck.RequireChromium(t), string(page), plots, "")
 	}
 	if i := strings.Index(r.stdout, "::error title=infergate::max-p99 failed"); i < 0 || !strings.Contains(r.stdout[:i], "verdict") {
 		t.Errorf("no error annotation after the table:\n%s", r.stdout)
