@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -209,7 +210,7 @@ func JudgeWith(r *result.Result, specs []Spec, opts Options) (Judgement, error) 
 	}
 	j.DetectableChange = DetectableChange(j.Checks)
 	if j.DetectableChange == 0 && s.base != nil {
-		j.DetectableChange = latencyResolution(r, opts)
+		j.DetectableChange = latencyResolution(r, s, specs, opts)
 	}
 	return j, nil
 }
@@ -219,12 +220,16 @@ func JudgeWith(r *result.Result, specs []Spec, opts Options) (Judgement, error) 
 // run states what it could resolve, so the latency ratio at the run's
 // percentile is estimated as if it were checked, and only its interval's
 // width is kept. 0 when the rounds cannot give one.
-func latencyResolution(r *result.Result, opts Options) float64 {
+// s is the judged specs' sides: their rounds' histograms are decoded
+// already when a spec read latency (a budget such as --max-p95).
+func latencyResolution(r *result.Result, s *sides, specs []Spec, opts Options) float64 {
 	q := GatedQuantile(r)
 	sp := Spec{Name: NameMaxLatencyIncrease, Metric: LatencyMetric(q), Unit: UnitNS, Threshold: 1, Quantile: q, Kind: RatioAtMost}
-	s, err := newSides(r, []Spec{sp})
-	if err != nil {
-		return 0
+	if !slices.ContainsFunc(specs, readsLatency) {
+		var err error
+		if s, err = newSides(r, []Spec{sp}); err != nil {
+			return 0
+		}
 	}
 	est, err := measure(s, sp, opts)
 	if err != nil {
@@ -324,7 +329,7 @@ func newSides(r *result.Result, specs []Spec) (*sides, error) {
 		if sp.Kind.IsRatio() && s.base == nil {
 			return nil, errkind.Input(fmt.Errorf("compare: %s needs a production target, and the result has none (was it written by bench?)", flagName(sp.Name)))
 		}
-		needHist = needHist || strings.HasPrefix(sp.Metric, metricLatencyPrefix)
+		needHist = needHist || readsLatency(sp)
 	}
 	var err error
 	if s.subjRounds, err = rounds(s.subj, needHist); err != nil {
@@ -337,6 +342,10 @@ func newSides(r *result.Result, specs []Spec) (*sides, error) {
 	}
 	return s, nil
 }
+
+// readsLatency reports whether sp judges a latency percentile, so that
+// its rounds' histograms must be decoded.
+func readsLatency(sp Spec) bool { return strings.HasPrefix(sp.Metric, metricLatencyPrefix) }
 
 // rounds decodes each round's histogram once (when decode is set): every
 // resample then works on the bucket lists.
