@@ -326,11 +326,7 @@ func (ms *measurement) open(ctx context.Context, e *env, logf bench.Logf, res *r
 	if err != nil {
 		return nil, errkind.Input(err)
 	}
-	used := ds.NumRows()
-	if ms.flags.Rows > 0 {
-		used = min(used, ms.flags.Rows)
-	}
-	res.TestSet = &result.TestSet{Rows: used, FileRows: ds.NumRows(), SHA256: sum}
+	res.TestSet = &result.TestSet{Rows: ms.flags.rowsUsed(ds), FileRows: ds.NumRows(), SHA256: sum}
 
 	for i, m := range ms.models {
 		logf("loading %s model %s", m.Role, m.where())

@@ -166,6 +166,15 @@ func (f *measureFlags) registerPolicy(fs *pflag.FlagSet) {
 	fs.StringVar(&f.OnInconclusive, "on-inconclusive", inconclusiveWarn, "when a check cannot be decided within the budget: pass, warn (exit 0 with a warning) or fail (exit 4)")
 }
 
+// rowsUsed is how many of the dataset's rows the run reads: all of them,
+// or the first (with --shuffle, sampled) --rows.
+func (f *measureFlags) rowsUsed(ds *loader.Dataset) int64 {
+	if f.Rows > 0 {
+		return min(ds.NumRows(), f.Rows)
+	}
+	return ds.NumRows()
+}
+
 // afterParse records flags whose presence matters, not just their value.
 func (f *measureFlags) afterParse(fs *pflag.FlagSet) {
 	f.shuffle = fs.Changed("shuffle")

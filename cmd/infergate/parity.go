@@ -137,10 +137,7 @@ func (c *parityConfig) checkOutputs(targets []bench.Target) error {
 // the rule needs no seed: the same run picks the same rows.
 func (c *parityConfig) run(ctx context.Context, ms *measurement, s *session, logf bench.Logf) (*result.Parity, error) {
 	f := ms.flags
-	used := s.ds.NumRows()
-	if f.Rows > 0 {
-		used = min(used, f.Rows)
-	}
+	used := f.rowsUsed(s.ds)
 	rows := min(c.rows, used)
 	src, err := loader.NewSource(s.ds, s.bindings, loader.SourceOptions{
 		BatchSize: f.BatchSize,
