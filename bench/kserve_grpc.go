@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -171,15 +170,13 @@ func (c *kserveGRPC) outgoing(ctx context.Context) context.Context {
 func (c *kserveGRPC) rpcError(rpc string, err error) error {
 	kind := classifyGRPC(err)
 	msg := err.Error()
-	refused := false
 	if st, ok := status.FromError(err); ok {
 		msg = st.Code().String() + ": " + st.Message()
 		if kind == ErrKindTimeout {
 			msg = "no answer within the request timeout"
 		}
-		refused = st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied
 	}
-	return &callError{kind: kind, msg: redactWith(c.secrets, fmt.Sprintf("%s %s: %s", rpc, c.where, msg)), refused: refused}
+	return &callError{kind: kind, msg: redactWith(c.secrets, fmt.Sprintf("%s %s: %s", rpc, c.where, msg)), refused: refusedCredentials(err)}
 }
 
 func (c *kserveGRPC) close() {

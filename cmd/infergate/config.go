@@ -415,14 +415,11 @@ func copyChanged(src, dst *pflag.FlagSet) error {
 	return err
 }
 
-// outputFlagNames are the report files a pair writes with its name added.
-var outputFlagNames = []string{"json", "markdown", "junit", "html", "openmetrics"}
-
 // suffixOutputs gives each report file of a pair its own name:
 // out/result.json → out/result-ranker.json.
 func suffixOutputs(fs *pflag.FlagSet, pair string) error {
-	for _, name := range outputFlagNames {
-		f := fs.Lookup(name)
+	for _, format := range fileFormats {
+		f := fs.Lookup(format.flag)
 		if f == nil || f.Value.String() == "" {
 			continue
 		}
@@ -431,7 +428,7 @@ func suffixOutputs(fs *pflag.FlagSet, pair string) error {
 		if i := strings.LastIndexByte(p, '.'); i > strings.LastIndexByte(p, '/') {
 			p, ext = p[:i], p[i:]
 		}
-		if err := fs.Set(name, p+"-"+pair+ext); err != nil {
+		if err := fs.Set(format.flag, p+"-"+pair+ext); err != nil {
 			return err
 		}
 	}
@@ -444,7 +441,7 @@ func suffixOutputs(fs *pflag.FlagSet, pair string) error {
 func configSchema(e *env) map[string]any {
 	flags := configFlags(e)
 	props := map[string]any{}
-	for _, name := range slices.Sorted(maps.Keys(knownConfigKeys(e))) {
+	for _, name := range slices.Sorted(maps.Keys(flags)) {
 		f := flags[name]
 		p := map[string]any{"description": f.Usage}
 		switch f.Value.Type() {
@@ -477,13 +474,8 @@ func configSchema(e *env) map[string]any {
 		props[name] = p
 	}
 	pairProps := map[string]any{"name": map[string]any{"type": "string", "pattern": `^[^/\\ \t]+$`, "description": "names the pair in the output and its report files (result-NAME.json)"}}
-	for k, v := range props {
-		pairProps[k] = v
-	}
-	all := map[string]any{}
-	for k, v := range props {
-		all[k] = v
-	}
+	maps.Copy(pairProps, props)
+	all := maps.Clone(props)
 	all[keyPairs] = map[string]any{
 		"description": "model pairs: the gate runs once per pair, each pair's settings over the top level's",
 		"type":        "array",

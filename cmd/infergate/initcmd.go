@@ -87,9 +87,9 @@ func runInit(ctx context.Context, e *env, o *initOptions) error {
 		return err
 	}
 	defer ds.Close()
-	exe, err := e.Executable()
+	worker, err := e.workerCommand()
 	if err != nil {
-		return errkind.Run(fmt.Errorf("cannot find the infergate binary to start workers: %w", err))
+		return err
 	}
 	var bindings []modelBinding
 	paths := []string{o.Production, o.Candidate}
@@ -99,7 +99,7 @@ func runInit(ctx context.Context, e *env, o *initOptions) error {
 	for _, p := range paths {
 		t, err := bench.StartONNX(ctx, bench.ONNXConfig{
 			Name: filepath.Base(p), ModelPath: p, LibPath: lib,
-			Worker: bench.WorkerCommand{Path: exe, Args: []string{"worker"}, Env: e.WorkerEnv},
+			Worker: worker,
 		})
 		if err != nil {
 			return err // it names the model (or the library) already

@@ -456,9 +456,9 @@ func (ms *measurement) start(ctx context.Context, e *env, m model, ds *loader.Da
 	if m.URL != "" {
 		return ms.remote.start(ctx, m, ms.endpointConcurrency(), ds)
 	}
-	exe, err := e.Executable()
+	worker, err := e.workerCommand()
 	if err != nil {
-		return nil, errkind.Run(fmt.Errorf("cannot find the infergate binary to start workers: %w", err))
+		return nil, err
 	}
 	var maxMemory int64
 	if f.MaxMemory != "" {
@@ -477,7 +477,7 @@ func (ms *measurement) start(ctx context.Context, e *env, m model, ds *loader.Da
 		GraphOptimization: f.GraphOptimization,
 		MaxMemory:         maxMemory,
 		CallTimeout:       f.WorkerTimeout,
-		Worker:            bench.WorkerCommand{Path: exe, Args: []string{"worker"}, Env: e.WorkerEnv},
+		Worker:            worker,
 	})
 }
 

@@ -93,7 +93,7 @@ func newProgress(e *env, quiet, verbose bool) *progress {
 // inCI reports whether this looks like a CI job, whose log is no terminal
 // even when a pseudo-terminal is attached.
 func inCI(getenv func(string) string) bool {
-	return getenv("CI") == "true" || getenv("GITHUB_ACTIONS") == "true"
+	return getenv("CI") == "true" || getenv(envGitHubActions) == "true"
 }
 
 // useColour reports whether output to w may be coloured: w is a terminal,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/infergate/infergate/bench"
 	"github.com/infergate/infergate/internal/errkind"
 )
 
@@ -31,6 +32,16 @@ type env struct {
 	// (nil: never a terminal). It decides the live progress display and
 	// colour.
 	TermWidth func(w io.Writer) int
+}
+
+// workerCommand starts a model's worker: this binary's hidden `worker`
+// subcommand.
+func (e *env) workerCommand() (bench.WorkerCommand, error) {
+	exe, err := e.Executable()
+	if err != nil {
+		return bench.WorkerCommand{}, errkind.Run(fmt.Errorf("cannot find the infergate binary to start workers: %w", err))
+	}
+	return bench.WorkerCommand{Path: exe, Args: []string{"worker"}, Env: e.WorkerEnv}, nil
 }
 
 func (e *env) openGPU() (gpuLibrary, error) {
